@@ -1,0 +1,312 @@
+"""Fused CPU kernels (numba): the whole time loop, forward and backward, in compiled code.
+
+The recurrence of :mod:`neuro.backends.base` runs over blocks of neurons in parallel threads;
+inside a block the loop is time-outer, neuron-inner so the inner loop is contiguous in memory.
+For backward only the pre-reset membrane ``h`` (plus the current ``i`` for current-based and the
+adaptation ``a`` for adaptive neurons) is saved, one ``[T, M]`` array each: the reference's
+autograd graph keeps several tensors per step, so the fused kernel never holds more memory.
+Spikes, surrogate derivatives and post-reset membranes are recomputed from ``h`` in backward.
+
+All arithmetic is done in the input's dtype (float32 or float64) with the same operation order
+as the torch reference, so forward outputs are bitwise equal to it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+
+from neuro.backends.base import NeuronSpec, State
+
+try:  # numba is a hard dependency, but keep the reason if it fails to import
+    import numba
+    from numba import njit, prange
+
+    _NUMBA_ERROR = ""
+except Exception as e:  # pragma: no cover - exercised only on broken installs
+    numba = None
+    _NUMBA_ERROR = f"numba failed to import: {e}"
+
+# params array layout (dtype of x): v_th, v_reset, beta_a, rho, alpha
+_P_VTH, _P_VR, _P_BA, _P_RHO, _P_ALPHA = range(5)
+# flags array layout (int64): spiking, cuba, adaptive, hard, decay_input, detach, surrogate, block
+_HALF_PI = math.pi / 2
+
+
+if numba is not None:
+
+    @njit(inline="always", cache=True)
+    def _sg(u, code, alpha):  # type: ignore[no-untyped-def]
+        """Surrogate derivative, in the dtype of ``u`` (alpha has the same dtype)."""
+        one = u - u + 1
+        if code == 0:
+            k = alpha * (one * _HALF_PI)
+            return (alpha / 2) / (one + (k * u) * (k * u))
+        if code == 1:
+            e = one / (one + math.exp(-(alpha * u)))
+            return alpha * e * (one - e)
+        if code == 2:
+            d = one + alpha * abs(u)
+            return one / (d * d)
+        if code == 3:
+            r = one - alpha * abs(u)
+            return alpha * r if r > 0 else u - u
+        if abs(u) < (one / 2) / alpha:
+            return alpha
+        return u - u
+
+    @njit(parallel=True, cache=True)
+    def _forward(x, v, i, a, av, ai, c, p, f, out, hs, is_, as_):  # type: ignore[no-untyped-def]
+        T, M = x.shape
+        spiking, cuba, adaptive, hard = f[0], f[1], f[2], f[3]
+        bs = f[7]
+        nblk = (M + bs - 1) // bs
+        vth, vr, ba, rho = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO]
+        bad = np.zeros(nblk, dtype=np.int64)
+        for b in prange(nblk):
+            lo = b * bs
+            hi = min(M, lo + bs)
+            for t in range(T):
+                for j in range(lo, hi):
+                    xv = x[t, j]
+                    if not math.isfinite(xv):
+                        bad[b] = 1
+                    if cuba:
+                        iv = ai[j] * i[j] + xv
+                        i[j] = iv
+                        is_[t, j] = iv
+                        h = av[j] * v[j] + iv
+                    else:
+                        h = av[j] * v[j] + c[j] * xv
+                    hs[t, j] = h
+                    if not spiking:
+                        v[j] = h
+                        out[t, j] = h
+                        continue
+                    th = vth
+                    if adaptive:
+                        as_[t, j] = a[j]
+                        th = vth + ba * a[j]
+                    s = h - h
+                    if h - th > 0:
+                        s = s + 1
+                    if hard:
+                        v[j] = h * (1 - s) + vr * s
+                    else:
+                        v[j] = h - th * s
+                    if adaptive:
+                        a[j] = rho * a[j] + s
+                    out[t, j] = s
+        return bad.sum()
+
+    @njit(parallel=True, cache=True)
+    def _backward(  # type: ignore[no-untyped-def]
+        gout, gv, gi, ga, x, hs, is_, as_, v0, i0, av, ai, c, p, f, gx, gav, gai
+    ):
+        T, M = gout.shape
+        spiking, cuba, adaptive, hard, decay_input, detach, code = f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+        bs = f[7]
+        nblk = (M + bs - 1) // bs
+        vth, vr, ba, rho, alpha = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO], p[_P_ALPHA]
+        for b in prange(nblk):
+            lo = b * bs
+            hi = min(M, lo + bs)
+            for t in range(T - 1, -1, -1):
+                for j in range(lo, hi):
+                    h = hs[t, j]
+                    g = gv[j]
+                    if spiking:
+                        th = vth
+                        if adaptive:
+                            th = vth + ba * as_[t, j]
+                        u = h - th
+                        s = u - u
+                        if u > 0:
+                            s = s + 1
+                        gs = gout[t, j]
+                        if adaptive:
+                            gs = gs + ga[j]
+                        if not detach:
+                            if hard:
+                                gs = gs + g * (vr - h)
+                            else:
+                                gs = gs - g * th
+                        gu = gs * _sg(u, code, alpha)
+                        if hard:
+                            gh = gu + g * (1 - s)
+                        else:
+                            gh = gu + g
+                        if adaptive:
+                            gth = -gu
+                            if not hard:
+                                gth = gth - g * s
+                            ga[j] = rho * ga[j] + ba * gth
+                    else:
+                        gh = gout[t, j] + g
+                    # membrane after reset at t-1, recomputed from the saved h
+                    if t == 0:
+                        vp = v0[j]
+                    else:
+                        hp = hs[t - 1, j]
+                        vp = hp
+                        if spiking:
+                            thp = vth
+                            if adaptive:
+                                thp = vth + ba * as_[t - 1, j]
+                            if hp - thp > 0:
+                                vp = vr if hard else hp - thp
+                    gav[j] += gh * vp
+                    if cuba:
+                        gtot = gh + gi[j]
+                        gx[t, j] = gtot
+                        ip = i0[j] if t == 0 else is_[t - 1, j]
+                        gai[j] += gtot * ip
+                        gi[j] = ai[j] * gtot
+                    else:
+                        gx[t, j] = c[j] * gh
+                        if decay_input:
+                            gav[j] -= gh * x[t, j]
+                    gv[j] = av[j] * gh
+
+
+def _block(M: int) -> int:
+    threads = numba.get_num_threads() if numba is not None else 1
+    return int(max(16, min(1024, -(-M // (4 * threads)))))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+_EMPTY: dict[torch.dtype, torch.Tensor] = {}
+
+
+def _empty(dtype: torch.dtype) -> torch.Tensor:
+    if dtype not in _EMPTY:
+        _EMPTY[dtype] = torch.zeros(1, dtype=dtype)
+    return _EMPTY[dtype]
+
+
+def _flags(spec: NeuronSpec, M: int) -> np.ndarray:
+    return np.array(
+        [
+            spec.spiking,
+            spec.cuba,
+            spec.adaptive,
+            spec.hard_reset,
+            spec.decay_input and not spec.cuba,
+            spec.detach_reset,
+            spec.surrogate,
+            _block(M),
+        ],
+        dtype=np.int64,
+    )
+
+
+class _Scan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: NeuronSpec, x, v0, i0, a0, av, ai):  # type: ignore[override]
+        T, M = x.shape
+        dt = x.dtype
+        p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(x).dtype)
+        f = _flags(spec, M)
+        c = (1 - av) if (spec.decay_input and not spec.cuba) else torch.ones_like(av)
+        v = v0.detach().clone()
+        i = i0.detach().clone() if spec.cuba else _empty(dt)
+        a = a0.detach().clone() if spec.adaptive else _empty(dt)
+        out = torch.empty_like(x)
+        hs = torch.empty_like(x)
+        is_ = torch.empty_like(x) if spec.cuba else _empty(dt).view(1, 1)
+        as_ = torch.empty_like(x) if spec.adaptive else _empty(dt).view(1, 1)
+        ai_ = ai if spec.cuba else _empty(dt)
+        bad = _forward(
+            _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, f,
+            _np(out), _np(hs), _np(is_), _np(as_),
+        )
+        if bad:
+            from neuro.errors import NeuroError
+
+            raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
+        ctx.spec = spec
+        ctx.save_for_backward(x if (spec.decay_input and not spec.cuba) else None, hs, is_, as_, v0, i0, av, ai_, c)
+        return out, v, (i if spec.cuba else None), (a if spec.adaptive else None)
+
+    @staticmethod
+    def backward(ctx, gout, gvT, giT, gaT):  # type: ignore[override]
+        spec: NeuronSpec = ctx.spec
+        x, hs, is_, as_, v0, i0, av, ai, c = ctx.saved_tensors
+        T, M = hs.shape
+        dt = hs.dtype
+        f = _flags(spec, M)
+        p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(hs).dtype)
+        gout = gout.contiguous() if gout is not None else torch.zeros_like(hs)
+        gv = gvT.clone() if gvT is not None else torch.zeros(M, dtype=dt)
+        gi = (giT.clone() if giT is not None else torch.zeros(M, dtype=dt)) if spec.cuba else _empty(dt)
+        ga = (gaT.clone() if gaT is not None else torch.zeros(M, dtype=dt)) if spec.adaptive else _empty(dt)
+        gx = torch.empty_like(hs)
+        gav = torch.zeros(M, dtype=dt)
+        gai = torch.zeros(M, dtype=dt) if spec.cuba else _empty(dt)
+        xa = x if x is not None else _empty(dt).view(1, 1)
+        i0a = i0 if spec.cuba else _empty(dt)
+        _backward(
+            _np(gout), _np(gv), _np(gi), _np(ga), _np(xa), _np(hs), _np(is_), _np(as_), _np(v0),
+            _np(i0a), _np(av), _np(ai), _np(c), p, f, _np(gx), _np(gav), _np(gai),
+        )
+        return (
+            None,
+            gx,
+            gv,
+            gi if spec.cuba else None,
+            ga if spec.adaptive else None,
+            gav,
+            gai if spec.cuba else None,
+        )
+
+
+class CpuBackend:
+    """Fused numba kernels for float32/float64 tensors on the CPU."""
+
+    name = "cpu"
+
+    def available(self) -> tuple[bool, str]:
+        if numba is None:
+            return False, _NUMBA_ERROR
+        return True, ""
+
+    def scan(
+        self,
+        spec: NeuronSpec,
+        x: torch.Tensor,
+        state: State,
+        a_v: torch.Tensor,
+        a_i: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, State]:
+        dtype = x.dtype
+        work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+        def prep(t: torch.Tensor | None) -> torch.Tensor:
+            if t is None:
+                return _empty(work)
+            return t.to(work).contiguous()
+
+        out, v, i, a = _Scan.apply(
+            spec, prep(x), prep(state.v), prep(state.i), prep(state.a), prep(a_v), prep(a_i)
+        )
+        if work != dtype:
+            out, v = out.to(dtype), v.to(dtype)
+            i = i.to(dtype) if i is not None else None
+            a = a.to(dtype) if a is not None else None
+        return out, State(v, i, a)
+
+
+def set_threads(n: int | None = None) -> None:
+    """Set the number of kernel threads (default: torch's intra-op thread count)."""
+    if numba is not None:
+        numba.set_num_threads(max(1, min(n or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+if numba is not None and "NUMBA_NUM_THREADS" not in os.environ:
+    set_threads()

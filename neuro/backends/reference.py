@@ -1,0 +1,52 @@
+"""The torch reference backend: the definition of every neuron, on any device."""
+
+from __future__ import annotations
+
+import torch
+
+from neuro.backends.base import NeuronSpec, State
+from neuro.neurons.surrogate import SpikeFn
+
+
+class TorchBackend:
+    """A Python loop over time of plain torch ops; autograd gives the gradients."""
+
+    name = "torch"
+
+    def available(self) -> tuple[bool, str]:
+        return True, ""
+
+    def scan(
+        self,
+        spec: NeuronSpec,
+        x: torch.Tensor,
+        state: State,
+        a_v: torch.Tensor,
+        a_i: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, State]:
+        v, i, a = state.v, state.i, state.a
+        c = (1 - a_v) if (spec.decay_input and not spec.cuba) else None
+        out = []
+        for t in range(x.shape[0]):
+            if spec.cuba:
+                assert i is not None and a_i is not None
+                i = a_i * i + x[t]
+                drive = i
+            else:
+                drive = x[t] if c is None else c * x[t]
+            h = a_v * v + drive
+            if not spec.spiking:
+                v = h
+                out.append(h)
+                continue
+            th = spec.v_th + spec.beta_a * a if spec.adaptive else spec.v_th
+            s = SpikeFn.apply(h - th, spec.surrogate, spec.alpha)
+            sr = s.detach() if spec.detach_reset else s
+            if spec.hard_reset:
+                v = h * (1 - sr) + spec.v_reset * sr
+            else:
+                v = h - th * sr
+            if spec.adaptive:
+                a = spec.rho * a + s
+            out.append(s)
+        return torch.stack(out), State(v, i, a)

@@ -1,0 +1,8 @@
+"""Neuron dynamics over time and their surrogate gradients."""
+
+from neuro.neurons.base import SpikingNeuron, set_checks
+from neuro.neurons.cuba import CubaLIF
+from neuro.neurons.lif import ALIF, IF, LI, LIF
+from neuro.neurons.surrogate import SURROGATES, spike
+
+__all__ = ["ALIF", "IF", "LI", "LIF", "CubaLIF", "SpikingNeuron", "SURROGATES", "set_checks", "spike"]

@@ -1,0 +1,210 @@
+"""The base class of all neuron modules: input checks, state, backend dispatch."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from neuro.backends import NeuronSpec, State, resolve_backend
+from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
+from neuro.neurons.surrogate import DEFAULT_ALPHA, surrogate_code
+
+_CHECKS = True
+
+
+def set_checks(enabled: bool) -> None:
+    """Turn the NaN/inf input checks on or off globally (on by default)."""
+    global _CHECKS
+    _CHECKS = bool(enabled)
+
+
+def checks_enabled() -> bool:
+    return _CHECKS
+
+
+def decay_from(tau: float | None, beta: float | None, name: str = "tau") -> float:
+    """A decay factor from a time constant in steps (``1 - 1/tau``) or directly from ``beta``."""
+    if (tau is None) == (beta is None):
+        raise ConfigError(f"give exactly one of {name}= (time constant in steps) or its decay beta=")
+    if beta is not None:
+        if not 0.0 <= beta <= 1.0:
+            raise ConfigError(f"decay beta must be in [0, 1], got {beta}")
+        return float(beta)
+    assert tau is not None
+    if not tau >= 1.0:
+        raise ConfigError(f"time constant {name} must be >= 1 step (decay 1 - 1/tau in [0, 1)), got {tau}")
+    return 1.0 - 1.0 / float(tau)
+
+
+class DecayParameter(nn.Module):
+    """A decay in [0, 1], fixed (buffer) or learnable (stored as a logit).
+
+    ``shape`` gives one decay per neuron (feature shape, e.g. ``(256,)``); ``()`` shares one.
+    """
+
+    def __init__(self, value: float, learnable: bool = False, shape: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.learnable = learnable
+        init = torch.full(shape, float(value))
+        if learnable:
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"a learnable decay must start strictly inside (0, 1), got {value}")
+            self.logit = nn.Parameter(torch.log(init / (1 - init)))
+        else:
+            self.register_buffer("value_", init)
+
+    def forward(self) -> torch.Tensor:
+        return torch.sigmoid(self.logit) if self.learnable else self.value_
+
+
+class SpikingNeuron(nn.Module):
+    """A neuron layer over time.
+
+    Call it on a time-major sequence ``x`` of shape ``[T, B, *features]``; it returns a sequence
+    of the same shape (spikes, or the membrane for non-spiking neurons).  ``state`` carries the
+    neuron state between calls (streaming / truncated BPTT): pass ``return_state=True`` to get
+    the final state, and give it back as ``state=`` next time.  :meth:`step` runs one step on
+    ``[B, *features]``.
+    """
+
+    spiking = True
+    cuba = False
+    adaptive = False
+
+    def __init__(
+        self,
+        *,
+        v_threshold: float = 1.0,
+        v_reset: float | None = 0.0,
+        decay_input: bool = True,
+        detach_reset: bool = False,
+        surrogate: str = "atan",
+        alpha: float | None = None,
+        backend: str | None = None,
+        beta_a: float = 0.0,
+        rho: float = 0.0,
+    ) -> None:
+        super().__init__()
+        for name, val in (("v_threshold", v_threshold), ("alpha", alpha)):
+            if val is not None and not math.isfinite(val):
+                raise ConfigError(f"{name} must be finite, got {val}")
+        if alpha is not None and alpha <= 0:
+            raise ConfigError(f"surrogate sharpness alpha must be > 0, got {alpha}")
+        self.v_threshold = float(v_threshold)
+        self.v_reset = v_reset
+        self.decay_input = decay_input
+        self.detach_reset = detach_reset
+        self.surrogate = surrogate
+        self.alpha = float(DEFAULT_ALPHA[surrogate] if alpha is None and surrogate in DEFAULT_ALPHA else alpha or 0)
+        self._code = surrogate_code(surrogate)
+        self.backend = backend
+        if backend not in (None, "auto"):
+            from neuro.backends import get_backend
+
+            get_backend(backend)  # unknown names fail here, at construction
+        self.beta_a = float(beta_a)
+        self.rho = float(rho)
+
+    # ---- to be provided by subclasses -------------------------------------------------
+    def decays(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(voltage decay, current decay or None), each scalar or of the feature shape."""
+        raise NotImplementedError
+
+    # ---- common machinery --------------------------------------------------------------
+    def spec(self) -> NeuronSpec:
+        return NeuronSpec(
+            spiking=self.spiking,
+            cuba=self.cuba,
+            adaptive=self.adaptive,
+            hard_reset=self.v_reset is not None,
+            v_th=self.v_threshold,
+            v_reset=0.0 if self.v_reset is None else float(self.v_reset),
+            decay_input=self.decay_input,
+            detach_reset=self.detach_reset,
+            surrogate=self._code,
+            alpha=self.alpha,
+            beta_a=self.beta_a,
+            rho=self.rho,
+        )
+
+    def init_state(self, batch_shape: tuple[int, ...], device=None, dtype=torch.float32) -> State:
+        """The resting state for inputs of shape ``[B, *features]``."""
+        z = torch.zeros(batch_shape, device=device, dtype=dtype)
+        return State(z, z.clone() if self.cuba else None, z.clone() if self.adaptive else None)
+
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise DTypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise DTypeError(
+                f"{type(self).__name__} expects a floating-point tensor, got {x.dtype}; convert with x.float()"
+            )
+        if x.dim() < 2:
+            raise ShapeError(
+                f"{type(self).__name__} expects a time-major sequence [T, B, ...] (at least 2 dims), "
+                f"got shape {tuple(x.shape)}; use .step() for a single time step"
+            )
+
+    def _check_state(self, state: State, shape: tuple[int, ...]) -> None:
+        if not isinstance(state, State):
+            raise ShapeError(f"state must be a neuro State (from init_state or return_state=True), got {type(state)}")
+        for name, t in zip(State._fields, state, strict=True):
+            needed = name == "v" or (name == "i" and self.cuba) or (name == "a" and self.adaptive)
+            if needed and (t is None or tuple(t.shape) != shape):
+                got = None if t is None else tuple(t.shape)
+                raise ShapeError(f"state.{name} must have shape {shape} (the input's [B, ...]), got {got}")
+
+    def forward(
+        self, x: torch.Tensor, state: State | None = None, return_state: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, State]:
+        self._check(x)
+        T, inner = x.shape[0], tuple(x.shape[1:])
+        if state is None:
+            state = self.init_state(inner, x.device, x.dtype)
+        else:
+            self._check_state(state, inner)
+        backend = resolve_backend(self.backend, x.device)
+        if _CHECKS and backend.name == "torch" and not torch.isfinite(x).all():
+            raise NeuroError(f"{type(self).__name__} input contains NaN or inf; check the layer feeding it")
+        M = math.prod(inner)
+        a_v, a_i = self.decays()
+        feat = inner[1:]
+
+        def flat(p: torch.Tensor | None) -> torch.Tensor | None:
+            if p is None:
+                return None
+            p = p.to(device=x.device, dtype=x.dtype)
+            try:
+                return p.expand(inner).reshape(M)
+            except RuntimeError:
+                raise ShapeError(
+                    f"{type(self).__name__} has per-neuron parameters of shape {tuple(p.shape)} that do not "
+                    f"match the input's feature shape {feat}"
+                ) from None
+
+        st = State(
+            state.v.reshape(M),
+            state.i.reshape(M) if self.cuba and state.i is not None else None,
+            state.a.reshape(M) if self.adaptive and state.a is not None else None,
+        )
+        out, new = backend.scan(self.spec(), x.reshape(T, M), st, flat(a_v), flat(a_i))
+        out = out.reshape(x.shape)
+        if not return_state:
+            return out
+        return out, State(*(None if t is None else t.reshape(inner) for t in new))
+
+    def step(self, x_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """One time step on ``[B, *features]``: returns (output, new state)."""
+        if not isinstance(x_t, torch.Tensor) or x_t.dim() < 1:
+            raise ShapeError("step() expects one time step of shape [B, ...]")
+        out, st = self.forward(x_t.unsqueeze(0), state, return_state=True)  # type: ignore[misc]
+        return out[0], st
+
+    def extra_repr(self) -> str:
+        reset = "soft" if self.v_reset is None else f"hard({self.v_reset})"
+        return (
+            f"v_threshold={self.v_threshold}, reset={reset}, surrogate={self.surrogate}(alpha={self.alpha}), "
+            f"backend={self.backend or 'auto'}"
+        )
