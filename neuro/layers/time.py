@@ -1,0 +1,175 @@
+"""Layers over time: one large operation on ``[T, B, ...]`` instead of a loop over ``T``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuro.errors import ConfigError, ShapeError
+
+
+def check_seq(x: torch.Tensor, layer: nn.Module, feature_dims: int | None = None) -> None:
+    """Raise a clear error unless ``x`` is ``[T, B, ...]`` (with ``feature_dims`` feature dims)."""
+    name = type(layer).__name__
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{name} expects a tensor [T, B, ...], got {type(x).__name__}")
+    if feature_dims is not None and x.dim() != 2 + feature_dims:
+        raise ShapeError(
+            f"{name} expects a time-major sequence with {2 + feature_dims} dims [T, B, ...], "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.dim() < 3:
+        raise ShapeError(f"{name} expects a time-major sequence [T, B, features...], got shape {tuple(x.shape)}")
+
+
+def merge_time(x: torch.Tensor) -> torch.Tensor:
+    """``[T, B, ...] -> [T*B, ...]``."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def split_time(y: torch.Tensor, T: int) -> torch.Tensor:
+    """``[T*B, ...] -> [T, B, ...]``."""
+    return y.reshape(T, y.shape[0] // T, *y.shape[1:])
+
+
+class SeqLinear(nn.Linear):
+    """``nn.Linear`` on ``[T, B, in]``: one matmul over all steps."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self)
+        if x.shape[-1] != self.in_features:
+            raise ShapeError(f"SeqLinear expects {self.in_features} input features, got {x.shape[-1]}")
+        return super().forward(x)
+
+
+class SeqWrap(nn.Module):
+    """Apply a per-sample module (conv, pooling, ...) to every step of ``[T, B, ...]`` at once."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self.module)
+        return split_time(self.module(merge_time(x)), x.shape[0])
+
+
+class SeqConv1d(nn.Conv1d):
+    """``nn.Conv1d`` on ``[T, B, C, L]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 2)
+        return split_time(super().forward(merge_time(x)), x.shape[0])
+
+
+class SeqConv2d(nn.Conv2d):
+    """``nn.Conv2d`` on ``[T, B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 3)
+        return split_time(super().forward(merge_time(x)), x.shape[0])
+
+
+class SeqMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` on ``[T, B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 3)
+        return split_time(super().forward(merge_time(x)), x.shape[0])
+
+
+class SeqAvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d`` on ``[T, B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 3)
+        return split_time(super().forward(merge_time(x)), x.shape[0])
+
+
+class SeqSumPool2d(nn.Module):
+    """Sum pooling (what spiking chips do: spike counts add up) on ``[T, B, C, H, W]``."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride or kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 3)
+        y = F.avg_pool2d(merge_time(x), self.kernel_size, self.stride) * (self.kernel_size**2)
+        return split_time(y, x.shape[0])
+
+
+class Flatten(nn.Module):
+    """Flatten the feature dims: ``[T, B, ...] -> [T, B, prod(...)]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self)
+        return x.flatten(2)
+
+
+class SeqBatchNorm(nn.Module):
+    """Batch norm whose statistics run over time and batch (and space for conv features).
+
+    Input ``[T, B, C]`` or ``[T, B, C, H, W]``; ``C = num_features``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(num_features, eps=eps, momentum=momentum, affine=affine)
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self)
+        if x.shape[2] != self.num_features:
+            raise ShapeError(f"SeqBatchNorm expects {self.num_features} channels at dim 2, got {x.shape[2]}")
+        flat = merge_time(x)
+        if flat.dim() > 2:  # [N, C, H, W] -> [N, C, H*W]
+            flat = flat.flatten(2)
+        return self.bn(flat).reshape(x.shape)
+
+
+class SeqDropout(nn.Module):
+    """Dropout with one mask per sequence: the same units are dropped at every time step."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self)
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.empty((1, *x.shape[1:]), device=x.device, dtype=x.dtype).bernoulli_(1 - self.p)
+        return x * mask / (1 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Recurrent(nn.Module):
+    """A recurrent spiking layer: ``s[t] = neuron(W x[t] + R s[t-1])``.
+
+    The input projection runs as one matmul over all steps; the recurrence is stepped.
+    """
+
+    def __init__(self, in_features: int, hidden: int, neuron: nn.Module, bias: bool = True) -> None:
+        super().__init__()
+        self.ff = nn.Linear(in_features, hidden, bias=bias)
+        self.rec = nn.Linear(hidden, hidden, bias=False)
+        self.neuron = neuron
+        self.hidden = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 1)
+        drive = self.ff(x)
+        s = drive.new_zeros(drive.shape[1:])
+        state = None
+        out = []
+        for t in range(x.shape[0]):
+            s, state = self.neuron.step(drive[t] + self.rec(s), state)
+            out.append(s)
+        return torch.stack(out)
