@@ -8,7 +8,6 @@ Arithmetic follows the torch reference's operation order, in float32.
 
 from __future__ import annotations
 
-
 import torch
 
 from neuro.backends.base import NeuronSpec, State

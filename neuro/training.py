@@ -1,0 +1,354 @@
+"""One training loop for every example and command.
+
+:class:`Trainer` runs epochs with a progress bar, computes metrics, validates, keeps the best
+model by validation accuracy, writes checkpoints (``last.ckpt``, ``best.ckpt``) that hold
+everything needed to resume (model, optimizers, schedulers, epoch, history, RNG states), writes
+``history.json`` and a learning-curve PNG, seeds everything, picks the device, uses mixed
+precision on CUDA when asked, and trains data-parallel through ``torch.distributed`` when
+launched with ``torchrun`` (one process per GPU or CPU worker; gloo on CPU, nccl on CUDA).
+
+Batches are ``(x, y)`` with ``x`` time-major ``[T, B, ...]``; the model returns ``[T, B, C]``
+and ``readout`` (default: mean over time) turns it into logits ``[B, C]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from neuro.errors import ConfigError
+from neuro.models.registry import save_atomic
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` -> the local CUDA device when available, else CPU; otherwise ``torch.device(device)``."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch sees no CUDA device; use --device cpu")
+    return dev
+
+
+def time_major_collate(batch: Sequence[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack per-sample ``[T, ...]`` tensors into ``[T, B, ...]`` (zero-padded to the longest T)."""
+    xs = [torch.as_tensor(b[0]) for b in batch]
+    T = max(x.shape[0] for x in xs)
+    out = xs[0].new_zeros((T, len(xs), *xs[0].shape[1:]))
+    for k, x in enumerate(xs):
+        out[: x.shape[0], k] = x
+    ys = torch.as_tensor([int(b[1]) for b in batch])
+    return out, ys
+
+
+def mean_over_time(y: torch.Tensor) -> torch.Tensor:
+    """Default readout: ``[T, B, C] -> [B, C]``."""
+    return y.mean(0)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    amp: bool = False
+    grad_clip: float | None = None
+    out_dir: str | None = None
+    resume: bool = True
+    progress: bool = True
+    num_workers: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Train ``model`` on ``train_data``, validate on ``val_data``, checkpoint into ``config.out_dir``.
+
+    Args:
+        model: module mapping ``[T, B, ...]`` to ``[T, B, C]`` (or ``[B, C]`` with ``readout=None``).
+        train_data, val_data: datasets (or ready DataLoaders) of ``(x [T, ...], label)``.
+        config: :class:`TrainConfig`.
+        model_name, model_config: saved in checkpoints so :func:`neuro.models.load_checkpoint`
+            can rebuild the model.
+        optimizers: ``fn(model) -> list of optimizers`` (default: one Adam over all parameters).
+        schedulers: ``fn(optimizers, config) -> list of LR schedulers`` stepped once per epoch.
+        loss_fn: ``fn(output, readout(output), y) -> loss`` (default: cross entropy on the logits).
+        readout: ``[T, B, C] -> [B, C]`` (default: mean over time); ``None`` if the model returns logits.
+        on_epoch_start: ``fn(trainer, epoch)`` hook (e.g. a sigma schedule for learnable delays).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Dataset | DataLoader,
+        val_data: Dataset | DataLoader | None = None,
+        config: TrainConfig | None = None,
+        *,
+        model_name: str | None = None,
+        model_config: dict[str, Any] | None = None,
+        optimizers: Callable[[nn.Module], list[torch.optim.Optimizer]] | None = None,
+        schedulers: Callable[[list[torch.optim.Optimizer], TrainConfig], list[Any]] | None = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        readout: Callable[[torch.Tensor], torch.Tensor] | None = mean_over_time,
+        collate_fn: Callable[..., Any] = time_major_collate,
+        on_epoch_start: Callable[[Trainer, int], None] | None = None,
+    ) -> None:
+        self.config = config or TrainConfig()
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+            torch.distributed.init_process_group(backend)
+        self.rank = torch.distributed.get_rank() if self.distributed else 0
+        self.world = torch.distributed.get_world_size() if self.distributed else 1
+        self.device = pick_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.model = model.to(self.device)
+        self.net: nn.Module = self.model
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.model_name = model_name
+        self.model_config = model_config or {}
+        self.optimizers = (
+            optimizers(self.model)
+            if optimizers
+            else [torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)]
+        )
+        self.schedulers = schedulers(self.optimizers, cfg) if schedulers else []
+        self.loss_fn = loss_fn or (lambda out, logits, y: nn.functional.cross_entropy(logits, y))
+        self.readout = readout
+        self.on_epoch_start = on_epoch_start
+        self.collate_fn = collate_fn
+        self.train_loader = self._loader(train_data, shuffle=True)
+        self.val_loader = self._loader(val_data, shuffle=False) if val_data is not None else None
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, float] = {"val_accuracy": -math.inf, "epoch": -1}
+        self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+        if self.out_dir and cfg.resume and (self.out_dir / "last.ckpt").exists():
+            self.load(self.out_dir / "last.ckpt")
+
+    # ------------------------------------------------------------------ data
+    def _loader(self, data: Dataset | DataLoader, shuffle: bool) -> DataLoader:
+        if isinstance(data, DataLoader):
+            return data
+        sampler = None
+        if self.distributed:
+            sampler = torch.utils.data.distributed.DistributedSampler(data, shuffle=shuffle, seed=self.config.seed)
+        g = torch.Generator()
+        g.manual_seed(self.config.seed)
+        return DataLoader(
+            data,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            collate_fn=self.collate_fn,
+            num_workers=self.config.num_workers,
+            generator=g,
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            out = self.net(x)
+            logits = self.readout(out) if self.readout else out
+            loss = self.loss_fn(out, logits, y)
+        return loss, logits
+
+    def train_epoch(self) -> dict[str, float]:
+        self.net.train()
+        sampler = getattr(self.train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)  # type: ignore[union-attr]
+        tot_loss, correct, count = 0.0, 0, 0
+        for x, y in self._progress(self.train_loader, f"epoch {self.epoch + 1}/{self.config.epochs}"):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss, logits = self._forward(x, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {self.epoch + 1}; lower the learning rate"
+                )
+            self.scaler.scale(loss).backward()
+            if self.config.grad_clip:
+                for opt in self.optimizers:
+                    self.scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            for opt in self.optimizers:
+                self.scaler.step(opt)
+            self.scaler.update()
+            if hasattr(self.model, "after_step"):
+                self.model.after_step()  # e.g. clamp delay positions into range
+            tot_loss += loss.item() * y.shape[0]
+            correct += int((logits.argmax(-1) == y).sum())
+            count += y.shape[0]
+        for s in self.schedulers:
+            s.step()
+        return self._reduce({"loss": tot_loss, "correct": correct, "count": count}, "train")
+
+    @torch.no_grad()
+    def evaluate(self, loader: DataLoader | Dataset | None = None) -> dict[str, float]:
+        """Loss and accuracy on ``loader`` (default: the validation data)."""
+        if loader is None:
+            loader = self.val_loader
+        elif not isinstance(loader, DataLoader):
+            loader = self._loader(loader, shuffle=False)
+        if loader is None:
+            return {}
+        self.net.eval()
+        tot_loss, correct, count = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(self.device), y.to(self.device)
+            loss, logits = self._forward(x, y)
+            tot_loss += loss.item() * y.shape[0]
+            correct += int((logits.argmax(-1) == y).sum())
+            count += y.shape[0]
+        return self._reduce({"loss": tot_loss, "correct": correct, "count": count}, "val")
+
+    def _reduce(self, sums: dict[str, float], prefix: str) -> dict[str, float]:
+        if self.distributed:
+            t = torch.tensor([sums["loss"], sums["correct"], sums["count"]], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(t)
+            sums = {"loss": t[0].item(), "correct": t[1].item(), "count": t[2].item()}
+        n = max(sums["count"], 1)
+        return {f"{prefix}_loss": sums["loss"] / n, f"{prefix}_accuracy": sums["correct"] / n}
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train until ``config.epochs`` (continuing a resumed run); returns the history."""
+        while self.epoch < self.config.epochs:
+            if self.on_epoch_start:
+                self.on_epoch_start(self, self.epoch)
+            t0 = time.perf_counter()
+            row = {"epoch": self.epoch + 1, **self.train_epoch(), **self.evaluate()}
+            row["seconds"] = time.perf_counter() - t0
+            self.history.append(row)
+            self.epoch += 1
+            improved = row.get("val_accuracy", row["train_accuracy"]) > self.best["val_accuracy"]
+            if improved:
+                self.best = {"val_accuracy": row.get("val_accuracy", row["train_accuracy"]), "epoch": self.epoch}
+            if self.rank == 0:
+                self._log(row)
+                if self.out_dir:
+                    self.save(self.out_dir / "last.ckpt")
+                    if improved:
+                        self.save(self.out_dir / "best.ckpt")
+                    self.write_history()
+        return self.history
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_config": self.model_config,
+            "state_dict": self.model.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "best": self.best,
+            "train_config": asdict(self.config),
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_atomic(self.state(), path)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Resume from a checkpoint written by :meth:`save`."""
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        if self.model_name is not None and ckpt.get("model_name") not in (None, self.model_name):
+            raise ConfigError(f"{path} holds a {ckpt.get('model_name')!r} model, not {self.model_name!r}")
+        self.model.load_state_dict(ckpt["state_dict"])
+        for o, s in zip(self.optimizers, ckpt["optimizers"], strict=True):
+            o.load_state_dict(s)
+        for o, s in zip(self.schedulers, ckpt["schedulers"], strict=True):
+            o.load_state_dict(s)
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch = ckpt["epoch"]
+        self.history = ckpt["history"]
+        self.best = ckpt["best"]
+        rng = ckpt["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"].cpu())
+
+    def write_history(self) -> None:
+        """``history.json`` and ``curves.png`` (loss and accuracy per epoch) in ``out_dir``."""
+        assert self.out_dir is not None
+        (self.out_dir / "history.json").write_text(json.dumps({"history": self.history, "best": self.best}, indent=2))
+        plot_history(self.history, self.out_dir / "curves.png")
+
+    # ------------------------------------------------------------------ output
+    def _progress(self, it: Iterable[Any], desc: str) -> Iterable[Any]:
+        if not self.config.progress or self.rank != 0:
+            return it
+        from tqdm.auto import tqdm
+
+        return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
+
+    def _log(self, row: dict[str, float]) -> None:
+        if not self.config.progress:
+            return
+        parts = [f"epoch {int(row['epoch'])}"] + [
+            f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")
+        ]
+        print(" | ".join(parts) + f" | {row['seconds']:.1f}s", flush=True)
+
+
+def plot_history(history: list[dict[str, float]], path: str | os.PathLike[str]) -> None:
+    """Save loss and accuracy curves as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, ax in (("loss", a1), ("accuracy", a2)):
+        for split in ("train", "val"):
+            k = f"{split}_{key}"
+            if k in history[0]:
+                ax.plot(ep, [h[k] for h in history], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
