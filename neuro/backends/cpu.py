@@ -32,48 +32,48 @@ except Exception as e:  # pragma: no cover - exercised only on broken installs
 
 # params array layout (dtype of x): v_th, v_reset, beta_a, rho, alpha
 _P_VTH, _P_VR, _P_BA, _P_RHO, _P_ALPHA = range(5)
-# flags array layout (int64): spiking, cuba, adaptive, hard, decay_input, detach, surrogate, block
 _HALF_PI = math.pi / 2
 
 
-if numba is not None:
+def _make_kernels(key: tuple, np_dtype: type) -> tuple:
+    """Compile forward and backward for one neuron variant and dtype.
 
-    @njit(inline="always", cache=True)
-    def _sg(u, code, alpha):  # type: ignore[no-untyped-def]
-        """Surrogate derivative, in the dtype of ``u`` (alpha has the same dtype)."""
-        one = u - u + 1
+    The variant's flags and the dtype's constants are closed over, so numba treats them as
+    compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
+    """
+    spiking, cuba, adaptive, hard, decay_input, detach, code = key
+    ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
+    HALF_PI = np_dtype(_HALF_PI)
+
+    @njit(inline="always")
+    def sg(u, alpha):  # surrogate derivative in the dtype of u
         if code == 0:
-            k = alpha * (one * _HALF_PI)
-            return (alpha / 2) / (one + (k * u) * (k * u))
-        if code == 1:
-            e = one / (one + math.exp(-(alpha * u)))
-            return alpha * e * (one - e)
-        if code == 2:
-            d = one + alpha * abs(u)
-            return one / (d * d)
-        if code == 3:
-            r = one - alpha * abs(u)
-            return alpha * r if r > 0 else u - u
-        if abs(u) < (one / 2) / alpha:
-            return alpha
-        return u - u
+            k = alpha * HALF_PI * u
+            return (alpha * HALF) / (ONE + k * k)
+        elif code == 1:
+            e = ONE / (ONE + math.exp(-(alpha * u)))
+            return alpha * e * (ONE - e)
+        elif code == 2:
+            d = ONE + alpha * abs(u)
+            return ONE / (d * d)
+        elif code == 3:
+            r = ONE - alpha * abs(u)
+            return alpha * r if r > ZERO else ZERO
+        else:
+            return alpha if abs(u) < HALF / alpha else ZERO
 
-    @njit(parallel=True, cache=True)
-    def _forward(x, v, i, a, av, ai, c, p, f, out, hs, is_, as_):  # type: ignore[no-untyped-def]
+    @njit(parallel=True)
+    def forward(x, v, i, a, av, ai, c, p, bs, out, hs, is_, as_, chk):  # type: ignore[no-untyped-def]
         T, M = x.shape
-        spiking, cuba, adaptive, hard = f[0], f[1], f[2], f[3]
-        bs = f[7]
         nblk = (M + bs - 1) // bs
         vth, vr, ba, rho = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO]
-        bad = np.zeros(nblk, dtype=np.int64)
         for b in prange(nblk):
             lo = b * bs
             hi = min(M, lo + bs)
             for t in range(T):
                 for j in range(lo, hi):
                     xv = x[t, j]
-                    if not math.isfinite(xv):
-                        bad[b] = 1
+                    chk[j] += xv - xv  # stays 0 unless xv is NaN or inf
                     if cuba:
                         iv = ai[j] * i[j] + xv
                         i[j] = iv
@@ -82,33 +82,26 @@ if numba is not None:
                     else:
                         h = av[j] * v[j] + c[j] * xv
                     hs[t, j] = h
-                    if not spiking:
+                    if spiking:
+                        th = vth
+                        if adaptive:
+                            as_[t, j] = a[j]
+                            th = vth + ba * a[j]
+                        s = ONE if h - th > ZERO else ZERO
+                        if hard:
+                            v[j] = h if s == ZERO else vr
+                        else:
+                            v[j] = h - th * s
+                        if adaptive:
+                            a[j] = rho * a[j] + s
+                        out[t, j] = s
+                    else:
                         v[j] = h
                         out[t, j] = h
-                        continue
-                    th = vth
-                    if adaptive:
-                        as_[t, j] = a[j]
-                        th = vth + ba * a[j]
-                    s = h - h
-                    if h - th > 0:
-                        s = s + 1
-                    if hard:
-                        v[j] = h * (1 - s) + vr * s
-                    else:
-                        v[j] = h - th * s
-                    if adaptive:
-                        a[j] = rho * a[j] + s
-                    out[t, j] = s
-        return bad.sum()
 
-    @njit(parallel=True, cache=True)
-    def _backward(  # type: ignore[no-untyped-def]
-        gout, gv, gi, ga, x, hs, is_, as_, v0, i0, av, ai, c, p, f, gx, gav, gai
-    ):
+    @njit(parallel=True)
+    def backward(gout, gv, gi, ga, x, hs, is_, as_, v0, i0, av, ai, c, p, bs, gx, gav, gai):  # type: ignore
         T, M = gout.shape
-        spiking, cuba, adaptive, hard, decay_input, detach, code = f[0], f[1], f[2], f[3], f[4], f[5], f[6]
-        bs = f[7]
         nblk = (M + bs - 1) // bs
         vth, vr, ba, rho, alpha = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO], p[_P_ALPHA]
         for b in prange(nblk):
@@ -123,9 +116,7 @@ if numba is not None:
                         if adaptive:
                             th = vth + ba * as_[t, j]
                         u = h - th
-                        s = u - u
-                        if u > 0:
-                            s = s + 1
+                        s = ONE if u > ZERO else ZERO
                         gs = gout[t, j]
                         if adaptive:
                             gs = gs + ga[j]
@@ -134,9 +125,9 @@ if numba is not None:
                                 gs = gs + g * (vr - h)
                             else:
                                 gs = gs - g * th
-                        gu = gs * _sg(u, code, alpha)
+                        gu = gs * sg(u, alpha)
                         if hard:
-                            gh = gu + g * (1 - s)
+                            gh = gu + g * (ONE - s)
                         else:
                             gh = gu + g
                         if adaptive:
@@ -146,7 +137,7 @@ if numba is not None:
                             ga[j] = rho * ga[j] + ba * gth
                     else:
                         gh = gout[t, j] + g
-                    # membrane after reset at t-1, recomputed from the saved h
+                    # membrane after the reset at t-1, recomputed from the saved h
                     if t == 0:
                         vp = v0[j]
                     else:
@@ -156,7 +147,7 @@ if numba is not None:
                             thp = vth
                             if adaptive:
                                 thp = vth + ba * as_[t - 1, j]
-                            if hp - thp > 0:
+                            if hp - thp > ZERO:
                                 vp = vr if hard else hp - thp
                     gav[j] += gh * vp
                     if cuba:
@@ -170,6 +161,27 @@ if numba is not None:
                         if decay_input:
                             gav[j] -= gh * x[t, j]
                     gv[j] = av[j] * gh
+
+    return forward, backward
+
+
+_KERNELS: dict[tuple, tuple] = {}
+
+
+def _kernels(spec: NeuronSpec, dtype: torch.dtype) -> tuple:
+    key = (
+        spec.spiking,
+        spec.cuba,
+        spec.adaptive,
+        spec.hard_reset,
+        spec.decay_input and not spec.cuba,
+        spec.detach_reset,
+        spec.surrogate,
+    )
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    if (key, np_dtype) not in _KERNELS:
+        _KERNELS[(key, np_dtype)] = _make_kernels(key, np_dtype)
+    return _KERNELS[(key, np_dtype)]
 
 
 def _block(M: int) -> int:
@@ -190,29 +202,13 @@ def _empty(dtype: torch.dtype) -> torch.Tensor:
     return _EMPTY[dtype]
 
 
-def _flags(spec: NeuronSpec, M: int) -> np.ndarray:
-    return np.array(
-        [
-            spec.spiking,
-            spec.cuba,
-            spec.adaptive,
-            spec.hard_reset,
-            spec.decay_input and not spec.cuba,
-            spec.detach_reset,
-            spec.surrogate,
-            _block(M),
-        ],
-        dtype=np.int64,
-    )
-
-
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: NeuronSpec, x, v0, i0, a0, av, ai):  # type: ignore[override]
         T, M = x.shape
         dt = x.dtype
         p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(x).dtype)
-        f = _flags(spec, M)
+        fwd, _ = _kernels(spec, dt)
         c = (1 - av) if (spec.decay_input and not spec.cuba) else torch.ones_like(av)
         v = v0.detach().clone()
         i = i0.detach().clone() if spec.cuba else _empty(dt)
@@ -222,11 +218,14 @@ class _Scan(torch.autograd.Function):
         is_ = torch.empty_like(x) if spec.cuba else _empty(dt).view(1, 1)
         as_ = torch.empty_like(x) if spec.adaptive else _empty(dt).view(1, 1)
         ai_ = ai if spec.cuba else _empty(dt)
-        bad = _forward(
-            _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, f,
-            _np(out), _np(hs), _np(is_), _np(as_),
+        chk = np.zeros(M, dtype=p.dtype)
+        fwd(
+            _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, _block(M),
+            _np(out), _np(hs), _np(is_), _np(as_), chk,
         )
-        if bad:
+        from neuro.neurons.base import checks_enabled
+
+        if checks_enabled() and not np.isfinite(chk.sum()):
             from neuro.errors import NeuroError
 
             raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
@@ -240,9 +239,10 @@ class _Scan(torch.autograd.Function):
         x, hs, is_, as_, v0, i0, av, ai, c = ctx.saved_tensors
         T, M = hs.shape
         dt = hs.dtype
-        f = _flags(spec, M)
+        _, bwd = _kernels(spec, dt)
         p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(hs).dtype)
-        gout = gout.contiguous() if gout is not None else torch.zeros_like(hs)
+        # an expanded gradient (e.g. from .sum()) is read through its strides, not materialized
+        gout = gout if gout is not None else torch.zeros_like(hs)
         gv = gvT.clone() if gvT is not None else torch.zeros(M, dtype=dt)
         gi = (giT.clone() if giT is not None else torch.zeros(M, dtype=dt)) if spec.cuba else _empty(dt)
         ga = (gaT.clone() if gaT is not None else torch.zeros(M, dtype=dt)) if spec.adaptive else _empty(dt)
@@ -251,9 +251,9 @@ class _Scan(torch.autograd.Function):
         gai = torch.zeros(M, dtype=dt) if spec.cuba else _empty(dt)
         xa = x if x is not None else _empty(dt).view(1, 1)
         i0a = i0 if spec.cuba else _empty(dt)
-        _backward(
+        bwd(
             _np(gout), _np(gv), _np(gi), _np(ga), _np(xa), _np(hs), _np(is_), _np(as_), _np(v0),
-            _np(i0a), _np(av), _np(ai), _np(c), p, f, _np(gx), _np(gav), _np(gai),
+            _np(i0a), _np(av), _np(ai), _np(c), p, _block(M), _np(gx), _np(gav), _np(gai),
         )
         return (
             None,

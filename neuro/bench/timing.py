@@ -1,0 +1,78 @@
+"""Timing, memory and table helpers for the benchmarks (never used by tests to assert speed)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class BenchResult:
+    """One row of a benchmark table."""
+
+    name: str
+    median_s: float
+    runs: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def time_it(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1, budget_s: float | None = None) -> list[float]:
+    """Wall-clock seconds of ``repeat`` calls after ``warmup`` calls (fewer if over ``budget_s``)."""
+    for _ in range(warmup):
+        fn()
+    runs: list[float] = []
+    start = time.perf_counter()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        runs.append(time.perf_counter() - t)
+        if budget_s is not None and time.perf_counter() - start > budget_s and len(runs) >= 1:
+            break
+    return runs
+
+
+def median(runs: Sequence[float]) -> float:
+    return float(statistics.median(runs))
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
+    """Bytes of tensors autograd keeps for backward while running ``fn`` (distinct storages)."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        try:
+            st = t.untyped_storage()
+            seen[st.data_ptr()] = max(seen.get(st.data_ptr(), 0), st.nbytes())
+        except RuntimeError:
+            pass
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    del out
+    return sum(seen.values())
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, justify="right" if c != columns[0] else "left")
+    for r in rows:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    Console(width=160).print(table)

@@ -1,0 +1,72 @@
+"""``neuro info``: version, devices and which backends can run here (and why not)."""
+
+from __future__ import annotations
+
+from neuro.cli import arg, command, print_json
+
+
+def collect_info() -> dict:
+    """Version, devices, neuron backends and optional peers, as a JSON-able dict."""
+    import importlib.util
+    import platform
+
+    import torch
+
+    import neuro
+    from neuro.backends import available_backends
+
+    devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    backends = {k: {"available": ok, "reason": why} for k, (ok, why) in available_backends().items()}
+    lava = {"available": False, "reason": "the lava bridge module is not installed"}
+    try:
+        from neuro.backends import lava_bridge  # type: ignore[attr-defined]
+
+        status = getattr(lava_bridge, "lava_status", None)
+        if status is not None:
+            ok, why = status()
+            lava = {"available": ok, "reason": why}
+    except Exception as e:  # the bridge reports its own reasons; an import error is one too
+        lava = {"available": False, "reason": str(e)}
+    backends["loihi"] = {
+        "available": importlib.util.find_spec("neuro.backends.loihi") is not None,
+        "reason": "",
+    }
+    backends["lava"] = lava
+    peers = {
+        name: importlib.util.find_spec(mod) is not None
+        for name, mod in [
+            ("spikingjelly", "spikingjelly"),
+            ("snntorch", "snntorch"),
+            ("norse", "norse"),
+            ("tonic", "tonic"),
+            ("dcls", "DCLS"),
+            ("nir", "nir"),
+            ("triton", "triton"),
+        ]
+    }
+    return {
+        "neuro": neuro.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "devices": devices,
+        "backends": backends,
+        "peers": peers,
+    }
+
+
+@command("info", help="version, devices, and which backends are available here (and why not)",
+         args=[arg("--json", action="store_true")])
+def info(args) -> int:
+    data = collect_info()
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"neuro {data['neuro']}  python {data['python']}  torch {data['torch']}  threads {data['threads']}")
+    print("devices: " + ", ".join(data["devices"]))
+    print("backends:")
+    for name, b in data["backends"].items():
+        mark = "yes" if b["available"] else "no "
+        print(f"  {name:6s} {mark}  {b['reason']}")
+    print("peers: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in data["peers"].items()))
+    return 0
