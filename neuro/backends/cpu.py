@@ -41,7 +41,9 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
     The variant's flags and the dtype's constants are closed over, so numba treats them as
     compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
     """
-    spiking, cuba, adaptive, hard, decay_input, detach, code = key
+    spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay = key
+    save_h = spiking  # non-spiking neurons output h itself
+    save_i = cuba and grad_decay
     ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
     HALF_PI = np_dtype(_HALF_PI)
 
@@ -77,11 +79,13 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
                     if cuba:
                         iv = ai[j] * i[j] + xv
                         i[j] = iv
-                        is_[t, j] = iv
+                        if save_i:
+                            is_[t, j] = iv
                         h = av[j] * v[j] + iv
                     else:
                         h = av[j] * v[j] + c[j] * xv
-                    hs[t, j] = h
+                    if save_h:
+                        hs[t, j] = h
                     if spiking:
                         th = vth
                         if adaptive:
@@ -109,8 +113,8 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
             hi = min(M, lo + bs)
             for t in range(T - 1, -1, -1):
                 for j in range(lo, hi):
-                    h = hs[t, j]
                     g = gv[j]
+                    h = hs[t, j] if (spiking or grad_decay) else g
                     if spiking:
                         th = vth
                         if adaptive:
@@ -137,28 +141,30 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
                             ga[j] = rho * ga[j] + ba * gth
                     else:
                         gh = gout[t, j] + g
-                    # membrane after the reset at t-1, recomputed from the saved h
-                    if t == 0:
-                        vp = v0[j]
-                    else:
-                        hp = hs[t - 1, j]
-                        vp = hp
-                        if spiking:
-                            thp = vth
-                            if adaptive:
-                                thp = vth + ba * as_[t - 1, j]
-                            if hp - thp > ZERO:
-                                vp = vr if hard else hp - thp
-                    gav[j] += gh * vp
+                    if grad_decay:
+                        # membrane after the reset at t-1, recomputed from the saved h
+                        if t == 0:
+                            vp = v0[j]
+                        else:
+                            hp = hs[t - 1, j]
+                            vp = hp
+                            if spiking:
+                                thp = vth
+                                if adaptive:
+                                    thp = vth + ba * as_[t - 1, j]
+                                if hp - thp > ZERO:
+                                    vp = vr if hard else hp - thp
+                        gav[j] += gh * vp
                     if cuba:
                         gtot = gh + gi[j]
                         gx[t, j] = gtot
-                        ip = i0[j] if t == 0 else is_[t - 1, j]
-                        gai[j] += gtot * ip
+                        if grad_decay:
+                            ip = i0[j] if t == 0 else is_[t - 1, j]
+                            gai[j] += gtot * ip
                         gi[j] = ai[j] * gtot
                     else:
                         gx[t, j] = c[j] * gh
-                        if decay_input:
+                        if decay_input and grad_decay:
                             gav[j] -= gh * x[t, j]
                     gv[j] = av[j] * gh
 
@@ -168,7 +174,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
 _KERNELS: dict[tuple, tuple] = {}
 
 
-def _kernels(spec: NeuronSpec, dtype: torch.dtype) -> tuple:
+def _kernels(spec: NeuronSpec, dtype: torch.dtype, grad_decay: bool) -> tuple:
     key = (
         spec.spiking,
         spec.cuba,
@@ -177,6 +183,7 @@ def _kernels(spec: NeuronSpec, dtype: torch.dtype) -> tuple:
         spec.decay_input and not spec.cuba,
         spec.detach_reset,
         spec.surrogate,
+        grad_decay,
     )
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     if (key, np_dtype) not in _KERNELS:
@@ -208,14 +215,17 @@ class _Scan(torch.autograd.Function):
         T, M = x.shape
         dt = x.dtype
         p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(x).dtype)
-        fwd, _ = _kernels(spec, dt)
-        c = (1 - av) if (spec.decay_input and not spec.cuba) else torch.ones_like(av)
+        grad_decay = bool(ctx.needs_input_grad[5] or ctx.needs_input_grad[6])
+        fwd, _ = _kernels(spec, dt, grad_decay)
+        decay_input = spec.decay_input and not spec.cuba
+        av_saved, av = av, av.contiguous()  # a broadcast decay is saved as its (tiny) stride-0 view
+        c = (1 - av) if decay_input else torch.ones_like(av)
         v = v0.detach().clone()
         i = i0.detach().clone() if spec.cuba else _empty(dt)
         a = a0.detach().clone() if spec.adaptive else _empty(dt)
         out = torch.empty_like(x)
-        hs = torch.empty_like(x)
-        is_ = torch.empty_like(x) if spec.cuba else _empty(dt).view(1, 1)
+        hs = torch.empty_like(x) if spec.spiking else out  # non-spiking: h is the output
+        is_ = torch.empty_like(x) if (spec.cuba and grad_decay) else _empty(dt).view(1, 1)
         as_ = torch.empty_like(x) if spec.adaptive else _empty(dt).view(1, 1)
         ai_ = ai if spec.cuba else _empty(dt)
         chk = np.zeros(M, dtype=p.dtype)
@@ -229,28 +239,46 @@ class _Scan(torch.autograd.Function):
             from neuro.errors import NeuroError
 
             raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
-        ctx.spec = spec
-        ctx.save_for_backward(x if (spec.decay_input and not spec.cuba) else None, hs, is_, as_, v0, i0, av, ai_, c)
+        ctx.spec, ctx.grad_decay, ctx.shape = spec, grad_decay, (T, M)
+        ctx.save_for_backward(
+            x if (decay_input and grad_decay) else None,
+            hs if (spec.spiking or grad_decay) else None,
+            is_ if (spec.cuba and grad_decay) else None,
+            as_ if spec.adaptive else None,
+            v0 if grad_decay else None,
+            i0 if grad_decay else None,
+            av_saved,
+            ai_ if spec.cuba else None,
+        )
         return out, v, (i if spec.cuba else None), (a if spec.adaptive else None)
 
     @staticmethod
     def backward(ctx, gout, gvT, giT, gaT):  # type: ignore[override]
         spec: NeuronSpec = ctx.spec
-        x, hs, is_, as_, v0, i0, av, ai, c = ctx.saved_tensors
-        T, M = hs.shape
-        dt = hs.dtype
-        _, bwd = _kernels(spec, dt)
-        p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(hs).dtype)
+        x, hs, is_, as_, v0, i0, av, ai = ctx.saved_tensors
+        grad_decay = ctx.grad_decay
+        av = av.contiguous()
+        c = (1 - av) if (spec.decay_input and not spec.cuba) else torch.ones_like(av)
+        ai = ai if ai is not None else _empty(av.dtype)
+        T, M = ctx.shape
+        dt = c.dtype
+        e2 = _empty(dt).view(1, 1)
+        hs = hs if hs is not None else e2
+        is_ = is_ if is_ is not None else e2
+        as_ = as_ if as_ is not None else e2
+        v0 = v0 if v0 is not None else _empty(dt)
+        _, bwd = _kernels(spec, dt, grad_decay)
+        p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(c).dtype)
         # an expanded gradient (e.g. from .sum()) is read through its strides, not materialized
-        gout = gout if gout is not None else torch.zeros_like(hs)
+        gout = gout if gout is not None else torch.zeros((T, M), dtype=dt)
         gv = gvT.clone() if gvT is not None else torch.zeros(M, dtype=dt)
         gi = (giT.clone() if giT is not None else torch.zeros(M, dtype=dt)) if spec.cuba else _empty(dt)
         ga = (gaT.clone() if gaT is not None else torch.zeros(M, dtype=dt)) if spec.adaptive else _empty(dt)
-        gx = torch.empty_like(hs)
+        gx = torch.empty((T, M), dtype=dt)
         gav = torch.zeros(M, dtype=dt)
         gai = torch.zeros(M, dtype=dt) if spec.cuba else _empty(dt)
-        xa = x if x is not None else _empty(dt).view(1, 1)
-        i0a = i0 if spec.cuba else _empty(dt)
+        xa = x if x is not None else e2
+        i0a = i0 if (spec.cuba and i0 is not None) else _empty(dt)
         bwd(
             _np(gout), _np(gv), _np(gi), _np(ga), _np(xa), _np(hs), _np(is_), _np(as_), _np(v0),
             _np(i0a), _np(av), _np(ai), _np(c), p, _block(M), _np(gx), _np(gav), _np(gai),
@@ -261,8 +289,8 @@ class _Scan(torch.autograd.Function):
             gv,
             gi if spec.cuba else None,
             ga if spec.adaptive else None,
-            gav,
-            gai if spec.cuba else None,
+            gav if grad_decay else None,
+            gai if (spec.cuba and grad_decay) else None,
         )
 
 
@@ -287,13 +315,14 @@ class CpuBackend:
         dtype = x.dtype
         work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
 
-        def prep(t: torch.Tensor | None) -> torch.Tensor:
+        def prep(t: torch.Tensor | None, contiguous: bool = True) -> torch.Tensor:
             if t is None:
                 return _empty(work)
-            return t.to(work).contiguous()
+            t = t.to(work)
+            return t.contiguous() if contiguous else t
 
         out, v, i, a = _Scan.apply(
-            spec, prep(x), prep(state.v), prep(state.i), prep(state.a), prep(a_v), prep(a_i)
+            spec, prep(x), prep(state.v), prep(state.i), prep(state.a), prep(a_v, False), prep(a_i)
         )
         if work != dtype:
             out, v = out.to(dtype), v.to(dtype)

@@ -47,7 +47,7 @@ if triton is not None:
         x_ptr, v_ptr, i_ptr, a_ptr, av_ptr, ai_ptr, c_ptr, out_ptr, hs_ptr, is_ptr, as_ptr, bad_ptr,
         T, M, vth, vr, ba, rho,
         SPIKING: tl.constexpr, CUBA: tl.constexpr, ADAPTIVE: tl.constexpr, HARD: tl.constexpr,
-        BLOCK: tl.constexpr,
+        GRAD_DECAY: tl.constexpr, BLOCK: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -69,12 +69,13 @@ if triton is not None:
             bad = bad | ((x != x) | (tl.abs(x) == float("inf"))).to(tl.int32)
             if CUBA:
                 i = ai * i + x
-                tl.store(is_ptr + t * M + offs, i, mask=mask)
+                if GRAD_DECAY:
+                    tl.store(is_ptr + t * M + offs, i, mask=mask)
                 h = av * v + i
             else:
                 h = av * v + c * x
-            tl.store(hs_ptr + t * M + offs, h, mask=mask)
             if SPIKING:
+                tl.store(hs_ptr + t * M + offs, h, mask=mask)
                 th = vth + tl.zeros([BLOCK], dtype=tl.float32)
                 if ADAPTIVE:
                     tl.store(as_ptr + t * M + offs, a, mask=mask)
@@ -103,7 +104,8 @@ if triton is not None:
         av_ptr, ai_ptr, c_ptr, gx_ptr, gav_ptr, gai_ptr,
         T, M, vth, vr, ba, rho, alpha,
         SPIKING: tl.constexpr, CUBA: tl.constexpr, ADAPTIVE: tl.constexpr, HARD: tl.constexpr,
-        DECAY_INPUT: tl.constexpr, DETACH: tl.constexpr, CODE: tl.constexpr, BLOCK: tl.constexpr,
+        DECAY_INPUT: tl.constexpr, DETACH: tl.constexpr, CODE: tl.constexpr, GRAD_DECAY: tl.constexpr,
+        BLOCK: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -123,9 +125,9 @@ if triton is not None:
             ga = tl.load(ga_ptr + offs, mask=mask, other=0.0)
         for k in range(T):
             t = T - 1 - k
-            h = tl.load(hs_ptr + t * M + offs, mask=mask, other=0.0)
             go = tl.load(gout_ptr + t * M + offs, mask=mask, other=0.0)
             if SPIKING:
+                h = tl.load(hs_ptr + t * M + offs, mask=mask, other=0.0)
                 th = vth + tl.zeros([BLOCK], dtype=tl.float32)
                 if ADAPTIVE:
                     th = vth + ba * tl.load(as_ptr + t * M + offs, mask=mask, other=0.0)
@@ -151,32 +153,34 @@ if triton is not None:
                     ga = rho * ga + ba * gth
             else:
                 gh = go + g
-            if t == 0:
-                vp = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-            else:
-                hp = tl.load(hs_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
-                vp = hp
-                if SPIKING:
-                    thp = vth + tl.zeros([BLOCK], dtype=tl.float32)
-                    if ADAPTIVE:
-                        thp = vth + ba * tl.load(as_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
-                    if HARD:
-                        vp = tl.where(hp - thp > 0, vr, hp)
-                    else:
-                        vp = tl.where(hp - thp > 0, hp - thp, hp)
-            gav += gh * vp
+            if GRAD_DECAY:
+                if t == 0:
+                    vp = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+                else:
+                    hp = tl.load(hs_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
+                    vp = hp
+                    if SPIKING:
+                        thp = vth + tl.zeros([BLOCK], dtype=tl.float32)
+                        if ADAPTIVE:
+                            thp = vth + ba * tl.load(as_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
+                        if HARD:
+                            vp = tl.where(hp - thp > 0, vr, hp)
+                        else:
+                            vp = tl.where(hp - thp > 0, hp - thp, hp)
+                gav += gh * vp
             if CUBA:
                 gtot = gh + gi
                 tl.store(gx_ptr + t * M + offs, gtot, mask=mask)
-                if t == 0:
-                    ip = tl.load(i0_ptr + offs, mask=mask, other=0.0)
-                else:
-                    ip = tl.load(is_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
-                gai += gtot * ip
+                if GRAD_DECAY:
+                    if t == 0:
+                        ip = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+                    else:
+                        ip = tl.load(is_ptr + (t - 1) * M + offs, mask=mask, other=0.0)
+                    gai += gtot * ip
                 gi = ai * gtot
             else:
                 tl.store(gx_ptr + t * M + offs, c * gh, mask=mask)
-                if DECAY_INPUT:
+                if DECAY_INPUT and GRAD_DECAY:
                     gav -= gh * tl.load(x_ptr + t * M + offs, mask=mask, other=0.0)
             g = av * gh
         tl.store(gv_ptr + offs, g, mask=mask)
@@ -196,23 +200,25 @@ class _Scan(torch.autograd.Function):
     def forward(ctx, spec: NeuronSpec, x, v0, i0, a0, av, ai):  # type: ignore[override]
         T, M = x.shape
         dummy = x.new_zeros(1)
+        grad_decay = bool(ctx.needs_input_grad[5] or ctx.needs_input_grad[6])
         decay_input = spec.decay_input and not spec.cuba
+        av_saved, av = av, av.contiguous()  # a broadcast decay is saved as its stride-0 view
         c = (1 - av) if decay_input else torch.ones_like(av)
         v = v0.detach().clone()
         i = i0.detach().clone() if spec.cuba else dummy
         a = a0.detach().clone() if spec.adaptive else dummy
         out = torch.empty_like(x)
-        hs = torch.empty_like(x)
-        is_ = torch.empty_like(x) if spec.cuba else dummy
+        hs = torch.empty_like(x) if spec.spiking else out  # non-spiking: h is the output
+        is_ = torch.empty_like(x) if (spec.cuba and grad_decay) else dummy
         as_ = torch.empty_like(x) if spec.adaptive else dummy
-        ai_ = ai if spec.cuba else dummy
+        ai_ = ai.contiguous() if spec.cuba else dummy
         grid = (triton.cdiv(M, _BLOCK),)
         bad = torch.zeros(grid[0], dtype=torch.int32, device=x.device)
         _fwd_kernel[grid](
             x, v, i, a, av, ai_, c, out, hs, is_, as_, bad, T, M,
             spec.v_th, spec.v_reset, spec.beta_a, spec.rho,
             SPIKING=spec.spiking, CUBA=spec.cuba, ADAPTIVE=spec.adaptive, HARD=spec.hard_reset,
-            BLOCK=_BLOCK,
+            GRAD_DECAY=grad_decay, BLOCK=_BLOCK,
         )
         from neuro.neurons.base import checks_enabled
 
@@ -220,36 +226,51 @@ class _Scan(torch.autograd.Function):
             from neuro.errors import NeuroError
 
             raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
-        ctx.spec = spec
-        ctx.save_for_backward(x if decay_input else None, hs, is_, as_, v0, i0 if spec.cuba else None, av, ai_, c)
+        ctx.spec, ctx.grad_decay, ctx.shape = spec, grad_decay, (T, M)
+        ctx.save_for_backward(
+            x if (decay_input and grad_decay) else None,
+            hs if (spec.spiking or grad_decay) else None,
+            is_ if (spec.cuba and grad_decay) else None,
+            as_ if spec.adaptive else None,
+            v0 if grad_decay else None,
+            i0 if (spec.cuba and grad_decay) else None,
+            av_saved,
+            ai if spec.cuba else None,
+        )
         return out, v, (i if spec.cuba else None), (a if spec.adaptive else None)
 
     @staticmethod
     def backward(ctx, gout, gvT, giT, gaT):  # type: ignore[override]
         spec: NeuronSpec = ctx.spec
-        x, hs, is_, as_, v0, i0, av, ai, c = ctx.saved_tensors
-        T, M = hs.shape
-        dummy = hs.new_zeros(1)
-        zeros = hs.new_zeros(M)
-        gout = gout.contiguous() if gout is not None else torch.zeros_like(hs)
+        x, hs, is_, as_, v0, i0, av, ai = ctx.saved_tensors
+        T, M = ctx.shape
+        av = av.contiguous()
+        dummy = av.new_zeros(1)
+        zeros = av.new_zeros(M)
+        c = (1 - av) if (spec.decay_input and not spec.cuba) else torch.ones_like(av)
+
+        def opt(t):
+            return dummy if t is None else t.contiguous()
+
+        gout = gout.contiguous() if gout is not None else av.new_zeros((T, M))
         gv = gvT.clone().contiguous() if gvT is not None else zeros.clone()
         gi = (giT.clone().contiguous() if giT is not None else zeros.clone()) if spec.cuba else dummy
         ga = (gaT.clone().contiguous() if gaT is not None else zeros.clone()) if spec.adaptive else dummy
-        gx = torch.empty_like(hs)
-        gav = hs.new_zeros(M)
-        gai = hs.new_zeros(M) if spec.cuba else dummy
+        gx = av.new_empty((T, M))
+        gav = av.new_zeros(M)
+        gai = av.new_zeros(M) if spec.cuba else dummy
         grid = (triton.cdiv(M, _BLOCK),)
         _bwd_kernel[grid](
-            gout, gv, gi, ga, x if x is not None else dummy, hs, is_, as_, v0,
-            i0 if i0 is not None else dummy, av, ai, c, gx, gav, gai,
-            T, M, spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha,
+            gout, gv, gi, ga, opt(x), opt(hs), opt(is_), opt(as_), opt(v0), opt(i0), av, opt(ai), c,
+            gx, gav, gai, T, M, spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha,
             SPIKING=spec.spiking, CUBA=spec.cuba, ADAPTIVE=spec.adaptive, HARD=spec.hard_reset,
             DECAY_INPUT=spec.decay_input and not spec.cuba, DETACH=spec.detach_reset,
-            CODE=spec.surrogate, BLOCK=_BLOCK,
+            CODE=spec.surrogate, GRAD_DECAY=ctx.grad_decay, BLOCK=_BLOCK,
         )
+        gd = ctx.grad_decay
         return (
             None, gx, gv, gi if spec.cuba else None, ga if spec.adaptive else None,
-            gav, gai if spec.cuba else None,
+            gav if gd else None, gai if (spec.cuba and gd) else None,
         )
 
 
@@ -276,11 +297,14 @@ class GpuBackend:
         dtype = x.dtype
         f32 = torch.float32
 
-        def prep(t: torch.Tensor | None) -> torch.Tensor:
-            return x.new_zeros(1, dtype=f32) if t is None else t.to(f32).contiguous()
+        def prep(t: torch.Tensor | None, contiguous: bool = True) -> torch.Tensor:
+            if t is None:
+                return x.new_zeros(1, dtype=f32)
+            t = t.to(f32)
+            return t.contiguous() if contiguous else t
 
         out, v, i, a = _Scan.apply(
-            spec, prep(x), prep(state.v), prep(state.i), prep(state.a), prep(a_v), prep(a_i)
+            spec, prep(x), prep(state.v), prep(state.i), prep(state.a), prep(a_v, False), prep(a_i)
         )
         if dtype != f32:
             out, v = out.to(dtype), v.to(dtype)

@@ -137,7 +137,8 @@ def run_lif_bench(
             runs = time_it(step, repeat=reps, warmup=1)
             row[f"{task}_s"] = median(runs)
             if task == "lif":
-                row["saved_for_backward_MB"] = saved_bytes(lambda fn=fn: fn(x.detach().requires_grad_())) / 2**20
+                xg = x.detach().requires_grad_()
+                row["saved_for_backward_MB"] = saved_bytes(lambda fn=fn, xg=xg: fn(xg), xg) / 2**20
         with torch.no_grad():
             spikes = fn(x)
         if name.startswith("neuro cpu"):

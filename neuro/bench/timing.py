@@ -47,8 +47,12 @@ def median(runs: Sequence[float]) -> float:
     return float(statistics.median(runs))
 
 
-def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
-    """Bytes of tensors autograd keeps for backward while running ``fn`` (distinct storages)."""
+def saved_bytes(fn: Callable[[], torch.Tensor], *inputs: torch.Tensor) -> int:
+    """Bytes that autograd keeps alive for backward while running ``fn``.
+
+    Counts distinct storages saved by the graph, excluding the storages of ``inputs`` and of
+    the returned output (the caller holds those anyway): the memory a backward pass costs.
+    """
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -61,6 +65,8 @@ def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()
+    for t in (*inputs, out):
+        seen.pop(t.untyped_storage().data_ptr(), None)
     del out
     return sum(seen.values())
 
