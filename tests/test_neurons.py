@@ -227,27 +227,3 @@ def test_surrogates_match_peer_definitions():
         uu = torch.linspace(-3, 3, 60001).requires_grad_()
         spike(uu, name, 2.0).sum().backward()
         assert abs(float(uu.grad.sum() * (6 / 60000)) - 1.0) < 1e-3
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_fused_gpu_matches_reference(name):
-    if not neuro.available_backends()["gpu"][0]:
-        pytest.skip(neuro.available_backends()["gpu"][1])
-    ref, _ = _pair(VARIANTS[name])
-    fused = VARIANTS[name]("gpu")
-    fused.load_state_dict(ref.state_dict())
-    ref, fused = ref.cuda(), fused.cuda()
-    x = (torch.rand(40, 3, 7) * 1.6 - 0.2).cuda()
-    state = ref.init_state((3, 7), device="cuda")
-    state = State(*(None if t is None else torch.rand_like(t) * 0.5 for t in state))
-    y1, s1, g1 = _run(ref, x, state)
-    y2, s2, g2 = _run(fused, x, state)
-    if ref.spiking:
-        assert torch.equal(y1, y2)
-    else:
-        torch.testing.assert_close(y1, y2)
-    for a, b in zip(g1, g2, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    xx = x.clone().requires_grad_()
-    assert saved_bytes(lambda: fused(xx), xx) <= saved_bytes(lambda: ref(xx), xx)

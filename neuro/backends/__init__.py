@@ -84,7 +84,8 @@ def resolve_backend(name: str | None, device: torch.device) -> Backend:
             raise ConfigError(f"backend {chosen!r} is not available: {why}")
         if chosen == "cpu" and device.type != "cpu":
             raise ConfigError(f"backend 'cpu' needs CPU tensors, got {device}; use 'gpu' or 'torch'")
-        if chosen == "gpu" and device.type != "cuda":
+        interpret = os.environ.get("TRITON_INTERPRET") == "1"
+        if chosen == "gpu" and device.type != "cuda" and not interpret:
             raise ConfigError(f"backend 'gpu' needs CUDA tensors, got {device}; use 'cpu' or 'torch'")
         return b
     auto = {"cpu": "cpu", "cuda": "gpu"}.get(device.type, "torch")

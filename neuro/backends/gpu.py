@@ -8,6 +8,8 @@ Arithmetic follows the torch reference's operation order, in float32.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from neuro.backends.base import NeuronSpec, State
@@ -193,6 +195,9 @@ if triton is not None:
 
 
 _BLOCK = 256
+# Under TRITON_INTERPRET=1 Triton runs kernels on CPU tensors with numpy: the kernels' logic
+# can then be tested on machines without a GPU.
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 class _Scan(torch.autograd.Function):
@@ -282,6 +287,8 @@ class GpuBackend:
     def available(self) -> tuple[bool, str]:
         if triton is None:
             return False, _TRITON_ERROR
+        if INTERPRET:
+            return True, "Triton interpreter (TRITON_INTERPRET=1): CPU tensors, for testing"
         if not torch.cuda.is_available():
             return False, "no CUDA device visible to torch"
         return True, ""
