@@ -1,0 +1,1 @@
+"""Hardware export: NIR graphs and Loihi deployment files."""

@@ -1,0 +1,1 @@
+"""Learning rules and readouts: HLOP, continual learning, readouts, metrics."""
