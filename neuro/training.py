@@ -165,6 +165,8 @@ class Trainer:
             sampler = torch.utils.data.distributed.DistributedSampler(data, shuffle=shuffle, seed=self.config.seed)
         g = torch.Generator()
         g.manual_seed(self.config.seed)
+        if shuffle:
+            self._shuffle_gen = g  # reseeded every epoch, so a resumed run sees the same order
         return DataLoader(
             data,
             batch_size=self.config.batch_size,
@@ -188,6 +190,8 @@ class Trainer:
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)  # type: ignore[union-attr]
+        if getattr(self, "_shuffle_gen", None) is not None:
+            self._shuffle_gen.manual_seed(self.config.seed * 100003 + self.epoch)
         tot_loss, correct, count = 0.0, 0, 0
         for x, y in self._progress(self.train_loader, f"epoch {self.epoch + 1}/{self.config.epochs}"):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
