@@ -15,7 +15,7 @@ from neuro import LI, LIF
 from neuro.errors import ConfigError, DataError
 from neuro.layers import SeqLinear
 from neuro.models import load_checkpoint, register_model
-from neuro.training import TrainConfig, Trainer
+from neuro.training import TrainConfig, Trainer, seed_everything
 
 
 @register_model("test_mlp")
@@ -55,6 +55,7 @@ def test_trainer_learns_and_writes_outputs(tmp_path):
 def test_resume_gives_identical_weights(tmp_path):
     def run(out, epochs):
         cfg = TrainConfig(epochs=epochs, batch_size=16, lr=5e-3, out_dir=str(out), progress=False, seed=3)
+        seed_everything(3)  # the same initial weights for both runs
         tr = Trainer(_mlp(), _data(), None, cfg, model_name="test_mlp")
         tr.fit()
         return tr
