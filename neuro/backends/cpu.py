@@ -47,7 +47,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
     ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
     HALF_PI = np_dtype(_HALF_PI)
 
-    @njit(inline="always")
+    @njit(inline="always", error_model="numpy")
     def sg(u, alpha):  # surrogate derivative in the dtype of u
         if code == 0:
             k = alpha * HALF_PI * u
@@ -64,7 +64,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
         else:
             return alpha if abs(u) < HALF / alpha else ZERO
 
-    @njit(parallel=True)
+    @njit(parallel=True, error_model="numpy")
     def forward(x, v, i, a, av, ai, c, p, bs, out, hs, is_, as_, chk):  # type: ignore[no-untyped-def]
         T, M = x.shape
         nblk = (M + bs - 1) // bs
@@ -103,7 +103,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
                         v[j] = h
                         out[t, j] = h
 
-    @njit(parallel=True)
+    @njit(parallel=True, error_model="numpy")
     def backward(gout, gv, gi, ga, x, hs, is_, as_, v0, i0, av, ai, c, p, bs, gx, gav, gai):  # type: ignore
         T, M = gout.shape
         nblk = (M + bs - 1) // bs
