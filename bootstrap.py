@@ -55,8 +55,9 @@ def setup() -> None:
         except subprocess.CalledProcessError:
             pip("torch")
     pip("-e", ".[test]")
-    # SpikingJelly's metadata requires torchaudio/tensorboard; its torch neurons need neither.
-    pip("--no-deps", "spikingjelly>=2.0")
+    # SpikingJelly's and Norse's metadata require torchaudio/torchvision/tensorboard, which
+    # their neuron models do not use; installing them would replace torch with another build.
+    pip("--no-deps", "spikingjelly>=2.0", "norse>=1.1")
     STAMP.write_text(digest)
 
 
