@@ -106,7 +106,8 @@ def _build(parser: argparse.ArgumentParser, group: _Group) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_commands() if not _ROOT.children else None
+    if not _ROOT.children:
+        _load_commands()
     parser = argparse.ArgumentParser(
         prog="neuro", description="Spiking neural networks: simulate, train, benchmark, export."
     )
@@ -132,5 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(rc or 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run through the package module so commands register in one place
+    from neuro.cli import main as _main
+
+    sys.exit(_main())

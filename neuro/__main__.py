@@ -1,0 +1,7 @@
+"""``python -m neuro`` is the ``neuro`` command."""
+
+import sys
+
+from neuro.cli import main
+
+sys.exit(main())
