@@ -22,10 +22,14 @@ import torch
 from neuro.backends.base import NeuronSpec, State
 
 try:  # numba is a hard dependency, but keep the reason if it fails to import
+    import llvmlite.binding as _llvm
     import numba
     from numba import njit, prange
 
     _NUMBA_ERROR = ""
+    # The row loops write 3-5 arrays and read as many; numba cannot mark them non-aliasing,
+    # so LLVM vectorizes only behind runtime overlap checks.  Allow enough of them.
+    _llvm.set_option("", "--runtime-memory-check-threshold=128")
 except Exception as e:  # pragma: no cover - exercised only on broken installs
     numba = None
     _NUMBA_ERROR = f"numba failed to import: {e}"
@@ -42,7 +46,6 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
     compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
     """
     spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay = key
-    save_h = spiking  # non-spiking neurons output h itself
     save_i = cuba and grad_decay
     ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
     HALF_PI = np_dtype(_HALF_PI)
@@ -64,109 +67,158 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
         else:
             return alpha if abs(u) < HALF / alpha else ZERO
 
-    @njit(parallel=True, error_model="numpy")
-    def forward(x, v, i, a, av, ai, c, p, bs, out, hs, is_, as_, chk):  # type: ignore[no-untyped-def]
+    # One time step for a slice of neurons: 1-D arrays only, so LLVM vectorizes the loop.
+    @njit(error_model="numpy", nogil=True)
+    def fwd_row(xr, v, i, a, av, ai, c, hr, ir, ar, orow, vth, vr, ba, rho):  # type: ignore[no-untyped-def]
+        bad = 0
+        for j in range(xr.shape[0]):
+            xv = xr[j]
+            bad |= (xv - xv) != ZERO  # NaN for NaN or inf inputs
+            if cuba:
+                iv = ai[j] * i[j] + xv
+                i[j] = iv
+                if save_i:
+                    ir[j] = iv
+                h = av[j] * v[j] + iv
+            else:
+                h = av[j] * v[j] + c[j] * xv
+            if spiking:
+                hr[j] = h
+                th = vth
+                if adaptive:
+                    ar[j] = a[j]
+                    th = vth + ba * a[j]
+                s = ONE if h - th > ZERO else ZERO
+                if hard:
+                    v[j] = h if s == ZERO else vr
+                else:
+                    v[j] = h - th * s
+                if adaptive:
+                    a[j] = rho * a[j] + s
+                orow[j] = s
+            else:
+                v[j] = h
+                orow[j] = h
+        return bad
+
+    @njit(parallel=True, error_model="numpy", nogil=True)
+    def forward(x, v, i, a, av, ai, c, p, bs, out, hs, is_, as_):  # type: ignore[no-untyped-def]
         T, M = x.shape
         nblk = (M + bs - 1) // bs
         vth, vr, ba, rho = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO]
+        bad = np.zeros(nblk, dtype=np.int64)
         for b in prange(nblk):
             lo = b * bs
             hi = min(M, lo + bs)
+            vb, avb, cb = v[lo:hi], av[lo:hi], c[lo:hi]
+            ib = i[lo:hi] if cuba else i
+            aib = ai[lo:hi] if cuba else ai
+            ab = a[lo:hi] if adaptive else a
             for t in range(T):
-                for j in range(lo, hi):
-                    xv = x[t, j]
-                    chk[j] += xv - xv  # stays 0 unless xv is NaN or inf
-                    if cuba:
-                        iv = ai[j] * i[j] + xv
-                        i[j] = iv
-                        if save_i:
-                            is_[t, j] = iv
-                        h = av[j] * v[j] + iv
-                    else:
-                        h = av[j] * v[j] + c[j] * xv
-                    if save_h:
-                        hs[t, j] = h
-                    if spiking:
-                        th = vth
-                        if adaptive:
-                            as_[t, j] = a[j]
-                            th = vth + ba * a[j]
-                        s = ONE if h - th > ZERO else ZERO
-                        if hard:
-                            v[j] = h if s == ZERO else vr
-                        else:
-                            v[j] = h - th * s
-                        if adaptive:
-                            a[j] = rho * a[j] + s
-                        out[t, j] = s
-                    else:
-                        v[j] = h
-                        out[t, j] = h
+                bad[b] |= fwd_row(
+                    x[t, lo:hi], vb, ib, ab, avb, aib, cb,
+                    hs[t, lo:hi] if spiking else hs[0],
+                    is_[t, lo:hi] if save_i else is_[0],
+                    as_[t, lo:hi] if adaptive else as_[0],
+                    out[t, lo:hi], vth, vr, ba, rho,
+                )
+        return bad.sum()
 
-    @njit(parallel=True, error_model="numpy")
+    @njit(error_model="numpy", nogil=True)
+    def bwd_row(  # type: ignore[no-untyped-def]
+        gor, gv, gi, ga, xr, hr, hpr, ipr, ar, apr, av, ai, c, gxr, gav, gai, vth, vthp, vr, ba, rho, alpha
+    ):
+        for j in range(gor.shape[0]):
+            g = gv[j]
+            if spiking:
+                h = hr[j]
+                th = vth
+                if adaptive:
+                    th = vth + ba * ar[j]
+                u = h - th
+                s = ONE if u > ZERO else ZERO
+                gs = gor[j]
+                if adaptive:
+                    gs = gs + ga[j]
+                if not detach:
+                    if hard:
+                        gs = gs + g * (vr - h)
+                    else:
+                        gs = gs - g * th
+                gu = gs * sg(u, alpha)
+                if hard:
+                    gh = gu + g * (ONE - s)
+                else:
+                    gh = gu + g
+                if adaptive:
+                    gth = -gu
+                    if not hard:
+                        gth = gth - g * s
+                    ga[j] = rho * ga[j] + ba * gth
+            else:
+                gh = gor[j] + g
+            if grad_decay:
+                # membrane after the reset at t-1, recomputed from the saved h (at t = 0 the caller
+                # passes the initial membrane with an infinite threshold: no reset)
+                hp = hpr[j]
+                vp = hp
+                if spiking:
+                    thp = vthp
+                    if adaptive:
+                        thp = vthp + ba * apr[j]
+                    if hp - thp > ZERO:
+                        vp = vr if hard else hp - thp
+                gav[j] += gh * vp
+            if cuba:
+                gtot = gh + gi[j]
+                gxr[j] = gtot
+                if grad_decay:
+                    gai[j] += gtot * ipr[j]
+                gi[j] = ai[j] * gtot
+            else:
+                gxr[j] = c[j] * gh
+                if decay_input and grad_decay:
+                    gav[j] -= gh * xr[j]
+            gv[j] = av[j] * gh
+
+    @njit(parallel=True, error_model="numpy", nogil=True)
     def backward(gout, gv, gi, ga, x, hs, is_, as_, v0, i0, av, ai, c, p, bs, gx, gav, gai):  # type: ignore
-        T, M = gout.shape
+        T, M = gx.shape
         nblk = (M + bs - 1) // bs
         vth, vr, ba, rho, alpha = p[_P_VTH], p[_P_VR], p[_P_BA], p[_P_RHO], p[_P_ALPHA]
+        inf = vth - vth + np.inf
         for b in prange(nblk):
             lo = b * bs
             hi = min(M, lo + bs)
+            gvb, avb, cb = gv[lo:hi], av[lo:hi], c[lo:hi]
+            gib = gi[lo:hi] if cuba else gi
+            aib = ai[lo:hi] if cuba else ai
+            gaib = gai[lo:hi] if (cuba and grad_decay) else gai
+            gab = ga[lo:hi] if adaptive else ga
+            gavb = gav[lo:hi] if grad_decay else gav
             for t in range(T - 1, -1, -1):
-                for j in range(lo, hi):
-                    g = gv[j]
-                    h = hs[t, j] if (spiking or grad_decay) else g
-                    if spiking:
-                        th = vth
-                        if adaptive:
-                            th = vth + ba * as_[t, j]
-                        u = h - th
-                        s = ONE if u > ZERO else ZERO
-                        gs = gout[t, j]
-                        if adaptive:
-                            gs = gs + ga[j]
-                        if not detach:
-                            if hard:
-                                gs = gs + g * (vr - h)
-                            else:
-                                gs = gs - g * th
-                        gu = gs * sg(u, alpha)
-                        if hard:
-                            gh = gu + g * (ONE - s)
-                        else:
-                            gh = gu + g
-                        if adaptive:
-                            gth = -gu
-                            if not hard:
-                                gth = gth - g * s
-                            ga[j] = rho * ga[j] + ba * gth
+                if grad_decay:
+                    if t > 0:
+                        hpr = hs[t - 1, lo:hi]
+                        ipr = is_[t - 1, lo:hi] if cuba else is_[0]
+                        apr = as_[t - 1, lo:hi] if adaptive else as_[0]
+                        vthp = vth
                     else:
-                        gh = gout[t, j] + g
-                    if grad_decay:
-                        # membrane after the reset at t-1, recomputed from the saved h
-                        if t == 0:
-                            vp = v0[j]
-                        else:
-                            hp = hs[t - 1, j]
-                            vp = hp
-                            if spiking:
-                                thp = vth
-                                if adaptive:
-                                    thp = vth + ba * as_[t - 1, j]
-                                if hp - thp > ZERO:
-                                    vp = vr if hard else hp - thp
-                        gav[j] += gh * vp
-                    if cuba:
-                        gtot = gh + gi[j]
-                        gx[t, j] = gtot
-                        if grad_decay:
-                            ip = i0[j] if t == 0 else is_[t - 1, j]
-                            gai[j] += gtot * ip
-                        gi[j] = ai[j] * gtot
-                    else:
-                        gx[t, j] = c[j] * gh
-                        if decay_input and grad_decay:
-                            gav[j] -= gh * x[t, j]
-                    gv[j] = av[j] * gh
+                        hpr = v0[lo:hi]
+                        ipr = i0[lo:hi] if cuba else i0
+                        apr = as_[0, lo:hi] if adaptive else as_[0]
+                        vthp = inf
+                else:
+                    hpr, ipr, apr, vthp = hs[0], is_[0], as_[0], vth
+                bwd_row(
+                    gout[t, lo:hi], gvb, gib, gab,
+                    x[t, lo:hi] if (decay_input and grad_decay) else x[0],
+                    hs[t, lo:hi] if spiking else hs[0],
+                    hpr, ipr,
+                    as_[t, lo:hi] if adaptive else as_[0],
+                    apr, avb, aib, cb, gx[t, lo:hi], gavb, gaib,
+                    vth, vthp, vr, ba, rho, alpha,
+                )
 
     return forward, backward
 
@@ -228,14 +280,13 @@ class _Scan(torch.autograd.Function):
         is_ = torch.empty_like(x) if (spec.cuba and grad_decay) else _empty(dt).view(1, 1)
         as_ = torch.empty_like(x) if spec.adaptive else _empty(dt).view(1, 1)
         ai_ = ai if spec.cuba else _empty(dt)
-        chk = np.zeros(M, dtype=p.dtype)
-        fwd(
+        bad = fwd(
             _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, _block(M),
-            _np(out), _np(hs), _np(is_), _np(as_), chk,
+            _np(out), _np(hs), _np(is_), _np(as_),
         )
         from neuro.neurons.base import checks_enabled
 
-        if checks_enabled() and not np.isfinite(chk.sum()):
+        if checks_enabled() and bad:
             from neuro.errors import NeuroError
 
             raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")

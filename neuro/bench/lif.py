@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuro.bench.timing import BenchResult, median, saved_bytes, time_it
+from neuro.bench.timing import BenchResult, median, peak_memory, saved_bytes, time_it
 
 
 def _neuro(backend: str, tau: float) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -139,6 +139,7 @@ def run_lif_bench(
             if task == "lif":
                 xg = x.detach().requires_grad_()
                 row["saved_for_backward_MB"] = saved_bytes(lambda fn=fn, xg=xg: fn(xg), xg) / 2**20
+                row["peak_alloc_MB"] = peak_memory(step) / 2**20
         with torch.no_grad():
             spikes = fn(x)
         if name.startswith("neuro cpu"):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -69,6 +72,58 @@ def saved_bytes(fn: Callable[[], torch.Tensor], *inputs: torch.Tensor) -> int:
         seen.pop(t.untyped_storage().data_ptr(), None)
     del out
     return sum(seen.values())
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _heap_in_use() -> Callable[[], int] | None:
+    """A function returning glibc's allocated bytes (heap + mmapped), or None off glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        f = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    f.restype = _MallInfo2
+
+    def in_use() -> int:
+        m = f()
+        return int(m.uordblks + m.hblkhd)
+
+    return in_use
+
+
+def peak_memory(fn: Callable[[], Any], interval_s: float = 0.0005) -> int:
+    """Peak growth of allocated memory (glibc heap + mmapped blocks) while ``fn`` runs, in bytes.
+
+    Sampled from a thread (the kernels release the GIL); counts what is allocated, whether or
+    not the allocator reuses freed pages.  Returns 0 where glibc's mallinfo2 is unavailable.
+    """
+    in_use = _heap_in_use()
+    if in_use is None:
+        fn()
+        return 0
+    base = in_use()
+    peak = base
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, in_use())
+            time.sleep(interval_s)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        th.join()
+    return max(0, peak - base)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -28,7 +28,7 @@ def bench_lif(args) -> int:
     rows = []
     for r in res["rows"]:
         if not r.get("available", True):
-            rows.append([r["name"], "not installed", "", "", "", ""])
+            rows.append([r["name"], "not installed", "", "", "", "", ""])
             continue
         rows.append(
             [
@@ -37,13 +37,14 @@ def bench_lif(args) -> int:
                 r["linear+lif_s"],
                 r["neuro_speedup_lif"],
                 r["saved_for_backward_MB"],
+                r["peak_alloc_MB"],
                 str(r.get("spikes_equal_to_neuro", "")),
             ]
         )
     c = res["config"]
     print_table(
         f"LIF fwd+bwd, T={c['T']} B={c['B']} N={c['N']} (median seconds; {res['machine']['threads']} threads)",
-        ["implementation", "LIF s", "Linear+LIF s", "x slower than neuro", "saved MB", "same spikes"],
+        ["implementation", "LIF s", "Linear+LIF s", "x slower than neuro", "saved MB", "peak alloc MB", "same spikes"],
         rows,
     )
     s = res["summary"]
