@@ -45,7 +45,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
     The variant's flags and the dtype's constants are closed over, so numba treats them as
     compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
     """
-    spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay = key
+    spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay, gout_bcast = key
     save_i = cuba and grad_decay
     ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
     HALF_PI = np_dtype(_HALF_PI)
@@ -211,7 +211,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
                 else:
                     hpr, ipr, apr, vthp = hs[0], is_[0], as_[0], vth
                 bwd_row(
-                    gout[t, lo:hi], gvb, gib, gab,
+                    gout[0 if gout_bcast else t, lo:hi], gvb, gib, gab,
                     x[t, lo:hi] if (decay_input and grad_decay) else x[0],
                     hs[t, lo:hi] if spiking else hs[0],
                     hpr, ipr,
@@ -226,7 +226,7 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
 _KERNELS: dict[tuple, tuple] = {}
 
 
-def _kernels(spec: NeuronSpec, dtype: torch.dtype, grad_decay: bool) -> tuple:
+def _kernels(spec: NeuronSpec, dtype: torch.dtype, grad_decay: bool, gout_bcast: bool = False) -> tuple:
     key = (
         spec.spiking,
         spec.cuba,
@@ -236,6 +236,7 @@ def _kernels(spec: NeuronSpec, dtype: torch.dtype, grad_decay: bool) -> tuple:
         spec.detach_reset,
         spec.surrogate,
         grad_decay,
+        gout_bcast,
     )
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     if (key, np_dtype) not in _KERNELS:
@@ -318,10 +319,13 @@ class _Scan(torch.autograd.Function):
         is_ = is_ if is_ is not None else e2
         as_ = as_ if as_ is not None else e2
         v0 = v0 if v0 is not None else _empty(dt)
-        _, bwd = _kernels(spec, dt, grad_decay)
+        # The same gradient at every step (e.g. from .sum() or .mean()) is passed as one row.
+        bcast = gout is not None and gout.stride(0) == 0
+        if gout is None:
+            gout = torch.zeros((T, M), dtype=dt)
+        gout = gout[:1].contiguous() if bcast else gout.contiguous()
+        _, bwd = _kernels(spec, dt, grad_decay, bcast)
         p = np.array([spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha], dtype=_np(c).dtype)
-        # an expanded gradient (e.g. from .sum()) is read through its strides, not materialized
-        gout = gout if gout is not None else torch.zeros((T, M), dtype=dt)
         gv = gvT.clone() if gvT is not None else torch.zeros(M, dtype=dt)
         gi = (giT.clone() if giT is not None else torch.zeros(M, dtype=dt)) if spec.cuba else _empty(dt)
         ga = (gaT.clone() if gaT is not None else torch.zeros(M, dtype=dt)) if spec.adaptive else _empty(dt)
