@@ -1,0 +1,1 @@
+"""Event data: readers for real formats, transforms, public datasets, audio to spikes."""
