@@ -1,0 +1,295 @@
+"""Event data: readers on the real fixture files and on files written here in the exact formats,
+transforms, datasets, downloads from a local HTTP server, audio to spikes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import neuro.datasets as D
+from neuro.errors import DataError, DatasetNotFoundError
+
+# ----------------------------------------------------------------------------- real fixtures
+
+
+def test_nmnist_fixture(shared_data):
+    ev = D.read_nmnist(shared_data / "fixtures" / "sample_nmnist.bin")
+    assert len(ev) == 4325
+    assert (ev["x"].max(), ev["y"].max()) == (33, 33)
+    assert int((ev["p"] == 1).sum()) == 2145
+    import tonic.io
+
+    theirs = tonic.io.read_mnist_file(str(shared_data / "fixtures" / "sample_nmnist.bin"),
+                                      dtype=np.dtype([("x", int), ("y", int), ("t", int), ("p", int)]))
+    for k in "xytp":
+        np.testing.assert_array_equal(ev[k], theirs[k])
+    assert (ev["t"][0], ev["t"][-1]) == (654, 311175)
+    assert tuple(ev[0]) == (7, 15, 654, 1)
+
+
+def test_prophesee_fixtures(shared_data):
+    dat = D.read_prophesee_dat(shared_data / "fixtures" / "sample_ncars.dat")
+    assert len(dat.events) == 2009
+    assert dat.events["t"].min() == 0 and dat.events["t"].max() == 99952
+    assert dat.events["x"].max() <= 77 and dat.events["y"].max() <= 41
+    evt3 = D.read_events(shared_data / "fixtures" / "evt3_sample.raw")
+    ref = np.load(shared_data / "fixtures" / "evt3_sample.npy")
+    assert evt3.format == "prophesee_evt3" and len(evt3.events) == len(ref)
+    for k in "txyp":
+        np.testing.assert_array_equal(evt3.events[k], ref[k])
+    evt2 = D.read_events(shared_data / "fixtures" / "evt2_sample.raw")
+    assert evt2.format == "prophesee_evt2" and len(evt2.events) > 0
+    assert np.all(np.diff(evt2.events["t"]) >= 0)
+
+
+def test_aedat4_fixture(shared_data):
+    s = D.read_events(shared_data / "fixtures" / "sample.aedat4")
+    assert s.format == "aedat4" and s.sensor_size[:2] == (320, 240)
+    assert len(s.events) > 10_000
+    s.check_bounds()
+
+
+def test_mnist_idx(shared_data):
+    m = D.MNIST(shared_data, train=False)
+    assert len(m) == 10_000 and m[0][0].shape == (28, 28) and 0 <= m[0][1] <= 9
+    assert float(m.images.max()) == 1.0
+    p1, p2 = D.PermutedMNIST(m, 1), D.PermutedMNIST(m, 2)
+    assert not torch.equal(p1.perm, p2.perm)
+    torch.testing.assert_close(p1[5][0].sort().values, m[5][0].flatten().sort().values)
+
+
+def test_nmnist_folder_dataset(shared_data):
+    ds = D.NMNIST(shared_data / "nmnist-small", transform=D.ToFrame(D.NMNIST.sensor_size, n_time_bins=8))
+    assert len(ds) == 1000 and sorted(set(ds.targets)) == list(range(10))
+    x, y = ds[0]
+    assert x.shape == (8, 2, 34, 34) and x.sum() > 100
+    sac = D.NMNIST(shared_data / "nmnist-small", first_saccade=True)
+    assert sac[0][0]["t"].max() < 105_000
+
+
+# ----------------------------------------------------------------------------- files written here
+
+
+def test_nmnist_roundtrip_overflow_and_truncation(tmp_path):
+    ev = D.make_events(t=[5, 100, 70000], x=[1, 2, 33], p=[0, 1, 1], y=[3, 4, 0])
+    D.write_nmnist(tmp_path / "a.bin", ev)
+    back = D.read_nmnist(tmp_path / "a.bin")
+    for k in "xytp":
+        np.testing.assert_array_equal(back[k], ev[k])
+    # an ATIS overflow marker (y == 240) adds 2**13 µs to every later event and is dropped
+    raw = bytearray((tmp_path / "a.bin").read_bytes())
+    raw[5:10] = bytes([0, 240, 0, 0, 0])
+    (tmp_path / "b.bin").write_bytes(bytes(raw))
+    b = D.read_nmnist(tmp_path / "b.bin")
+    assert len(b) == 2 and b["t"][1] == 70000 + 2**13
+    (tmp_path / "c.bin").write_bytes(bytes(raw[:-2]))
+    with pytest.raises(DataError, match="c.bin.*5-byte"):
+        D.read_nmnist(tmp_path / "c.bin")
+
+
+def test_dat_written_here(tmp_path):
+    header = b"% Data file containing CD events.\n% Width 120\n% Height 100\n"
+    t = np.array([10, 20, 4294967290, 5], dtype=np.uint64)  # the last one wraps past 2**32
+    x, y, p = np.array([1, 119, 5, 6]), np.array([2, 99, 0, 7]), np.array([1, 0, 1, 0])
+    words = np.empty(8, "<u4")
+    words[0::2] = t & 0xFFFFFFFF
+    words[1::2] = x | (y << 14) | (p << 28)
+    (tmp_path / "a.dat").write_bytes(header + bytes([0, 8]) + words.tobytes())
+    s = D.read_events(tmp_path / "a.dat")
+    assert s.sensor_size == (120, 100, 2)
+    np.testing.assert_array_equal(s.events["t"], [10, 20, 4294967290, 5 + 2**32])
+    np.testing.assert_array_equal(s.events["y"], y)
+    (tmp_path / "b.dat").write_bytes(header + bytes([0, 8]) + words.tobytes()[:-3])
+    with pytest.raises(DataError, match="b.dat.*8-byte"):
+        D.read_events(tmp_path / "b.dat")
+
+
+def test_shd_hdf5_written_here_float16_upcast(tmp_path):
+    ev = [D.make_events(t=[0, 500_000, 1_300_000], x=[0, 350, 699]), D.make_events(t=[1000], x=[3])]
+    D.write_shd(tmp_path / "shd_train.h5", ev, [7, 19], [f"w{k}" for k in range(20)], speakers=[1, 2])
+    ds = D.SHD(tmp_path, "train")
+    assert len(ds) == 2 and ds.classes[19] == "w19" and list(ds.speakers) == [1, 2]
+    x, y = ds[0]
+    assert y == 7 and x["x"].tolist() == [0, 350, 699]
+    assert x["t"][-1] == pytest.approx(1_300_000, abs=600)  # float16 seconds: ~0.5 ms resolution, no overflow
+    frames = D.Compose([D.Downsample(channel_factor=5), D.ToFrame((140, 1, 1), time_window=10_000, t0="zero")])(x)
+    assert frames.shape == (x["t"][-1] // 10_000 + 1, 140) and frames[0, 0] == 1 and frames[-1, 139] == 1
+    assert frames.sum() == 3
+
+
+def test_format_errors(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(DataError, match="unknown event format"):
+        D.read_events(tmp_path / "x.txt")
+    (tmp_path / "e.bin").write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        D.read_events(tmp_path / "e.bin")
+    (tmp_path / "bad.gz").write_bytes(b"\x00\x00\x08\x03junk")
+    with pytest.raises(DataError, match="IDX"):
+        D.read_idx(tmp_path / "bad.gz")
+    ev = D.make_events(t=[0], x=[40], p=[0], y=[0])
+    with pytest.raises(DataError, match="outside the sensor"):
+        D.EventStream(ev, (34, 34, 2), "nmnist").check_bounds()
+    with pytest.raises(DatasetNotFoundError, match="download=True"):
+        D.SHD(tmp_path / "none")
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def _camera(n=2000, seed=0):
+    g = np.random.default_rng(seed)
+    return D.make_events(t=np.sort(g.integers(0, 100_000, n)), x=g.integers(0, 34, n), p=g.integers(0, 2, n),
+                         y=g.integers(0, 34, n))
+
+
+def test_to_frame_modes_conserve_events():
+    ev = _camera()
+    s = (34, 34, 2)
+    assert D.ToFrame(s, n_time_bins=7)(ev).sum() == len(ev)
+    f = D.ToFrame(s, time_window=10_000)(ev)
+    assert f.shape[0] == (ev["t"][-1] - ev["t"][0]) // 10_000 + 1 and f.sum() == len(ev)
+    c = D.ToFrame(s, event_count=300)(ev)
+    assert c.shape[0] == 7 and c[0].sum() == 300 and c.sum() == len(ev)
+    sp = D.to_sparse(ev, s, 10_000)
+    assert torch.equal(sp.to_dense(), torch.from_numpy(f))
+
+
+def test_transforms_behave():
+    ev = _camera()
+    assert len(D.DropEvent(0.5, seed=1)(ev)) == pytest.approx(1000, rel=0.1)
+    j = D.TimeJitter(50, seed=1)(ev)
+    assert len(j) == len(ev) and np.all(np.diff(j["t"]) >= 0)
+    sj = D.SpatialJitter((34, 34, 2), 1.0, seed=1)(ev)
+    assert 0 < len(sj) <= len(ev) and sj["x"].max() < 34
+    assert D.CropTime(10_000, 20_000)(ev)["t"].min() >= 10_000
+    d = D.Downsample(spatial_factor=2)(ev)
+    assert d["x"].max() <= 16
+    audio = D.make_events(t=np.arange(100), x=np.full(100, 695))
+    sh = D.ChannelShift(700, 10, seed=3)(audio)
+    assert len(sh) in (0, 100)
+    # denoise: an isolated event goes, a supported one stays
+    clean = D.make_events(t=[0, 100, 50_000], x=[5, 6, 30], p=[0, 0, 0], y=[5, 5, 30])
+    kept = D.Denoise((34, 34, 2), 1000)(clean)
+    assert kept["t"].tolist() == [100]
+
+
+# ----------------------------------------------------------------------------- audio, spiking FSDD
+
+
+def test_cochlea_encoder_on_a_tone():
+    rate = 8000
+    tone = np.sin(2 * np.pi * 1000 * np.arange(rate // 2) / rate).astype(np.float32)
+    enc = D.CochleaEncoder()
+    ev = enc.encode(tone, rate)
+    assert len(ev) > 50
+    centres = np.geomspace(80, 0.95 * 8000, 700)
+    peak = np.bincount(ev["x"], minlength=700).argmax()
+    assert 800 < centres[peak] < 1250  # the most active channel is tuned near 1 kHz
+    assert ev["t"].max() <= 510_000
+
+
+def test_spiking_fsdd_cache_and_hdf5(shared_data, tmp_path):
+    ds = D.SpikingFSDD(shared_data, speakers=["jackson"], cache_dir=tmp_path / "cache")
+    assert len(ds) == 500 and set(ds.speakers) == {"jackson"}
+    ev, y = ds[0]
+    assert len(ev) > 200 and ev["x"].max() < 700
+    again, _ = ds[0]  # from the cache
+    np.testing.assert_array_equal(ev, again)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    small = torch.utils.data.Subset(ds, range(3))
+    out = D.write_shd(tmp_path / "shd_train.h5", [small[i][0] for i in range(3)], [0, 1, 2], ds.classes)
+    assert out is None and len(D.SHD(tmp_path)) == 3
+
+
+def test_pad_collate_time_major():
+    x, y, lengths = D.pad_time_major([(np.ones((3, 4)), 1), (np.ones((5, 4)), 0)])
+    assert x.shape == (5, 2, 4) and lengths.tolist() == [3, 5] and y.tolist() == [1, 0]
+    assert x[3:, 0].sum() == 0
+    assert D.length_mask(lengths).sum() == 8
+
+
+# ----------------------------------------------------------------------------- downloads
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(_RangeHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    th = threading.Thread(target=server.serve_forever, daemon=True)
+    th.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with single 'bytes=N-' range support (for resume)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        rng = self.headers.get("Range")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        if start >= len(data) and rng:
+            self.send_error(416)
+            return
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+def _nmnist_zip(path: Path, split: str = "Train") -> str:
+    with zipfile.ZipFile(path, "w") as z:
+        for d in range(10):
+            ev = D.make_events(t=[10 * d, 20 * d + 5], x=[d, d], p=[0, 1], y=[1, 2])
+            buf = Path(path.parent / "tmp.bin")
+            D.write_nmnist(buf, ev)
+            z.write(buf, f"{split}/{d}/{d + 1:05d}.bin")
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_download_verify_extract_and_reject_corrupt(http_root, tmp_path, monkeypatch):
+    served, url = http_root
+    md5 = _nmnist_zip(served / "train.zip")
+    monkeypatch.setitem(D.NMNIST.RESOURCES, "Train", ("unused", "train.zip", md5))
+    ds = D.NMNIST(tmp_path / "data", download=True, base_url=url)
+    assert len(ds) == 10 and ds[3][1] == 3
+    assert not list((tmp_path / "data").rglob("*.part"))
+    # a corrupted archive is rejected (md5) and nothing is left that looks complete
+    (served / "train.zip").write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(DataError, match="md5"):
+        D.NMNIST(tmp_path / "fresh", download=True, base_url=url)
+    assert not (tmp_path / "fresh" / "NMNIST" / "train.zip").exists()
+    assert not list((tmp_path / "fresh").rglob("*.part"))
+    assert not (tmp_path / "fresh" / "NMNIST" / "Train").exists()
+
+
+def test_download_resumes_partial_file(http_root, tmp_path):
+    served, url = http_root
+    payload = bytes(range(256)) * 4000
+    (served / "f.bin").write_bytes(payload)
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(payload[:12345])  # an interrupted earlier download
+    from neuro.datasets.download import download
+
+    download(f"{url}/f.bin", dest, hashlib.md5(payload).hexdigest(), progress=False)
+    assert dest.read_bytes() == payload and not (tmp_path / "f.bin.part").exists()
+    with pytest.raises(DataError, match="HTTP 404"):
+        download(f"{url}/missing.zip", tmp_path / "m.zip", progress=False)
