@@ -1,0 +1,90 @@
+"""``neuro events info|plot`` and ``neuro bench data``."""
+
+from __future__ import annotations
+
+from neuro.cli import arg, command, print_json
+
+
+def _describe(path: str) -> dict:
+    from neuro.datasets import read_events
+
+    s = read_events(path)
+    e = s.events
+    return {
+        "file": path,
+        "format": s.format,
+        "events": int(len(e)),
+        "duration_us": s.duration_us,
+        "t_first_us": int(e["t"][0]) if len(e) else None,
+        "t_last_us": int(e["t"][-1]) if len(e) else None,
+        "sensor_size": list(s.sensor_size),
+        "fields": list(e.dtype.names),
+        "polarity_counts": {int(k): int(v) for k, v in zip(*__import__("numpy").unique(e["p"], return_counts=True),
+                                                            strict=True)},
+    }
+
+
+@command("events info", help="format, event count, duration, sensor size and fields of an event file",
+         args=[arg("file"), arg("--json", action="store_true")])
+def events_info(args) -> int:
+    d = _describe(args.file)
+    if args.json:
+        print_json(d)
+        return 0
+    for k, v in d.items():
+        print(f"{k:16s} {v}")
+    return 0
+
+
+@command("events plot", help="save a view of an event file as PNG (frames for cameras, a raster for audio)",
+         args=[arg("file"), arg("-o", "--output", required=True), arg("--bins", type=int, default=6)])
+def events_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuro.datasets import read_events, to_dense
+
+    s = read_events(args.file)
+    e = s.events
+    if "y" in e.dtype.names:
+        frames = to_dense(e, s.sensor_size, args.bins)
+        fig, axes = plt.subplots(1, args.bins, figsize=(2.2 * args.bins, 2.6))
+        span = s.duration_us / args.bins / 1000
+        for k, ax in enumerate(axes):
+            img = frames[k, 1] - (frames[k, 0] if frames.shape[1] > 1 else 0)
+            lim = max(abs(img).max(), 1)
+            ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
+            ax.set_title(f"{k * span:.0f}-{(k + 1) * span:.0f} ms", fontsize=8)
+            ax.axis("off")
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.scatter(e["t"] / 1000, e["x"], s=0.5, c="k")
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("channel")
+    fig.suptitle(f"{s.format}: {len(e)} events")
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=100)
+    plt.close(fig)
+    print(f"saved {args.output}")
+    return 0
+
+
+@command("bench data", help="decode the N-MNIST subset and bin it to frames, side by side with tonic",
+         args=[arg("--root", default=None, help="folder holding nmnist-small/ or Train/ (default: data dir)"),
+               arg("--bins", type=int, default=10), arg("--repeat", type=int, default=3),
+               arg("--json", action="store_true")])
+def bench_data(args) -> int:
+    from neuro.bench.data import run_data_bench
+    from neuro.bench.timing import print_table
+
+    res = run_data_bench(args.root, args.bins, args.repeat)
+    if args.json:
+        print_json(res)
+        return 0
+    print_table(f"decode + bin {res['samples']} N-MNIST recordings to {args.bins} frames (median s)",
+                ["implementation", "seconds", "samples/s", "identical frames (tonic's windows)"],
+                [[r["name"], r["seconds"], r["samples_per_s"], str(r.get("frames_equal", ""))] for r in res["rows"]])
+    print(f"neuro vs tonic: {res['speedup_vs_tonic']:.2f}x" if res["speedup_vs_tonic"] else "tonic not installed")
+    return 0

@@ -1,0 +1,43 @@
+"""neuro events info/plot and neuro bench data, run as commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _neuro(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuro", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_events_info_json_on_real_files(shared_data):
+    r = _neuro("events", "info", str(shared_data / "fixtures" / "sample_ncars.dat"), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["format"] == "prophesee_dat" and d["events"] == 2009 and d["duration_us"] == 99952
+    assert d["fields"] == ["x", "y", "t", "p"] and len(d["sensor_size"]) == 3
+    r = _neuro("events", "info", str(shared_data / "fixtures" / "sample_nmnist.bin"), "--json")
+    assert json.loads(r.stdout)["events"] == 4325
+
+
+def test_events_plot_writes_png(shared_data, tmp_path):
+    out = tmp_path / "x.png"
+    r = _neuro("events", "plot", str(shared_data / "fixtures" / "sample_nmnist.bin"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_events_info_bad_file_is_a_clear_error(tmp_path):
+    (tmp_path / "junk.txt").write_text("not events")
+    r = _neuro("events", "info", str(tmp_path / "junk.txt"))
+    assert r.returncode == 2 and "unknown event format" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_data_matches_tonic(shared_data):
+    r = _neuro("bench", "data", "--root", str(shared_data / "nmnist-small"), "--repeat", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["samples"] == 1000
+    tonic_row = next(x for x in d["rows"] if x["name"] == "tonic")
+    assert tonic_row["frames_equal"] is True
