@@ -32,3 +32,15 @@ def find_shared_data() -> Path | None:
         if c.is_dir() and any(c.iterdir()):
             return c
     return None
+
+
+CACHE_ENV = "NEURO_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where preprocessed data is cached: ``$NEURO_CACHE_DIR``, else ``~/.cache/neuro/cache``.
+
+    Kept apart from the data directory, which may be read-only or shared.
+    """
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "neuro" / "cache"

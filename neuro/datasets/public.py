@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from neuro.config import data_root
+from neuro.config import cache_root, data_root
 from neuro.datasets.download import download as fetch
 from neuro.datasets.download import extract
 from neuro.datasets.readers import read_idx, read_nmnist, read_wav
@@ -260,8 +260,9 @@ class FSDD(Dataset):
 class SpikingFSDD(_Transformed):
     """Free Spoken Digits turned into SHD-style spikes by :class:`CochleaEncoder` (700 channels).
 
-    Encoded events are cached under ``<root>/cache/spiking_fsdd/<encoder hash>/`` (one ``.npy``
-    per recording), written atomically; the cache key changes with the encoder's settings.
+    Encoded events are cached under ``$NEURO_CACHE_DIR/spiking_fsdd/<encoder hash>/`` (one ``.npy``
+    per recording; default ``~/.cache/neuro/cache``), written atomically; the key changes with the
+    encoder's settings.  The data folder itself is never written to.
     """
 
     sensor_size = (N_CHANNELS, 1, 1)
@@ -277,7 +278,7 @@ class SpikingFSDD(_Transformed):
         self.transform = transform
         key = hashlib.md5(json.dumps({k: v for k, v in vars(self.encoder).items()
                                       if isinstance(v, int | float | str)}, sort_keys=True).encode()).hexdigest()[:12]
-        self.cache = Path(cache_dir) if cache_dir else data_root(root) / "cache" / "spiking_fsdd" / key
+        self.cache = Path(cache_dir) if cache_dir else cache_root() / "spiking_fsdd" / key
         self.targets = self.audio.targets
         self.speakers = [s for _, _, s in self.audio.items]
 
