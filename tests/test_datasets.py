@@ -293,3 +293,15 @@ def test_download_resumes_partial_file(http_root, tmp_path):
     assert dest.read_bytes() == payload and not (tmp_path / "f.bin.part").exists()
     with pytest.raises(DataError, match="HTTP 404"):
         download(f"{url}/missing.zip", tmp_path / "m.zip", progress=False)
+
+
+def test_tensor_cache_keyed_by_transform(shared_data, tmp_path):
+    a = D.NMNIST(shared_data / "nmnist-small", transform=D.ToFrame(D.NMNIST.sensor_size, n_time_bins=4))
+    b = D.NMNIST(shared_data / "nmnist-small", transform=D.ToFrame(D.NMNIST.sensor_size, n_time_bins=6))
+    ca, cb = D.CachedDataset(a, tmp_path), D.CachedDataset(b, tmp_path)
+    assert ca.dir != cb.dir  # a changed transform never reads the other's tensors
+    x1, _ = ca[3]
+    assert (ca.dir / "3.pt").exists() and not list(ca.dir.glob("*.tmp"))
+    x2, _ = D.CachedDataset(a, tmp_path)[3]  # a fresh wrapper reads the cached file
+    np.testing.assert_array_equal(x1, x2)
+    assert cb[3][0].shape[0] == 6
