@@ -9,13 +9,15 @@ DATA_ENV = "NEURO_DATA_DIR"
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: ``root`` if given, else ``$NEURO_DATA_DIR``, else ``~/.cache/neuro/data``."""
+    """The data directory: ``root`` if given, else ``$NEURO_DATA_DIR``, else a ``shared/data`` folder
+    beside the source checkout when there is one, else ``~/.cache/neuro/data``."""
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "neuro" / "data"
+    shared = find_shared_data()
+    return shared if shared is not None else Path.home() / ".cache" / "neuro" / "data"
 
 
 def find_shared_data() -> Path | None:

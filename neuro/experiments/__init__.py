@@ -1,0 +1,1 @@
+"""Complete experiments behind the train / eval / experiment commands."""

@@ -1,0 +1,238 @@
+"""Synapses with a learnable delay per synapse (dilated convolution with learnable spacings, DCLS).
+
+:class:`DelayedLinear` maps ``[T, B, in]`` to ``[T, B, out]``; synapse ``(o, i)`` has a weight
+``W[o, i]`` and a delay ``D[o, i]`` in ``[0, max_delay]`` steps:
+
+* training (``mode="learned"``): the synapse's kernel over time is a Gaussian tap centred on the
+  continuous delay, ``g_d = exp(-((d - D)/sigma)^2 / 2) / sum_d' exp(...)`` for ``d = 0..max_delay``,
+  and ``y[t, o] = sum_i sum_d W[o, i] g_d x[t - d, i]`` (causal: only the past).  ``sigma`` follows a
+  schedule (:func:`sigma_schedule`) down to a floor, so kernels narrow to one tap during training.
+  Positions and weights both get gradients.
+* evaluation (``model.eval()``) and ``mode="fixed"``: integer delays ``round(D)`` and one tap per
+  synapse, computed event-driven (a scatter from each non-zero input to its outputs at
+  ``t + D[o, i]``), never as a dense ``max_delay``-tap convolution.
+* ``mode="none"``: no delays (a plain linear layer; the paper's ablation).
+
+With the same weights, delays and sigma the training kernel equals the ``dcls`` package's
+``Dcls1d(version="gauss")`` with ``P = (K - 1) // 2 - D`` (``K = max_delay + 1``),
+``SIG = sigma - 0.27`` and the input left-padded by ``K - 1`` (tested).
+
+Export accessor: :meth:`DelayedLinear.synapses` returns ``(weight [out, in], integer delays [out, in])``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuro.errors import ConfigError, HardwareLimitError, ShapeError
+from neuro.layers.time import check_seq
+
+try:
+    from numba import njit, prange
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _scatter_fwd(x, wt, dt, y):  # type: ignore[no-untyped-def]
+        """y[t + D[i, o], b, o] += W[i, o] * x[t, b, i] for every non-zero x (wt, dt are [in, out]).
+
+        ``y`` has ``max(D)`` extra rows at the end, so the inner loop needs no bounds test.
+        """
+        T, B, n_in = x.shape
+        n_out = wt.shape[1]
+        for b in prange(B):
+            yb = y[:, b, :]
+            for t in range(T):
+                for i in range(n_in):
+                    v = x[t, b, i]
+                    if v != 0:
+                        w = wt[i]
+                        d = dt[i]
+                        for o in range(n_out):
+                            yb[t + d[o], o] += w[o] * v
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _scatter_bwd_x(gy, wt, dt, gx):  # type: ignore[no-untyped-def]
+        """gx[t, b, i] = sum_o W[i, o] gy[t + D[i, o], b, o]."""
+        T, B, n_out = gy.shape
+        n_in = wt.shape[0]
+        for b in prange(B):
+            for t in range(T):
+                for i in range(n_in):
+                    acc = gx[t, b, i] * 0
+                    for o in range(n_out):
+                        tt = t + dt[i, o]
+                        if tt < T:
+                            acc += wt[i, o] * gy[tt, b, o]
+                    gx[t, b, i] = acc
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _scatter_bwd_w(x, gy, dt, gwt):  # type: ignore[no-untyped-def]
+        """gW[i, o] = sum_{t, b} x[t, b, i] gy[t + D[i, o], b, o] (over non-zero x)."""
+        T, B, n_in = x.shape
+        n_out = dt.shape[1]
+        for i in prange(n_in):
+            for b in range(B):
+                for t in range(T):
+                    v = x[t, b, i]
+                    if v != 0:
+                        for o in range(n_out):
+                            tt = t + dt[i, o]
+                            if tt < T:
+                                gwt[i, o] += v * gy[tt, b, o]
+
+    _NUMBA = True
+except ImportError:  # pragma: no cover
+    _NUMBA = False
+
+
+class _DelayedMatmul(torch.autograd.Function):
+    """Integer-delay synapses, event-driven on CPU (gradients for x and W; delays are integers)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, delays):  # type: ignore[override]
+        xc = x.detach().contiguous().float()
+        wt = weight.detach().t().contiguous().float()
+        dt = delays.t().contiguous().to(torch.int64)
+        T = x.shape[0]
+        y = torch.zeros((T + int(dt.max()) + 1, x.shape[1], weight.shape[0]), dtype=torch.float32)
+        _scatter_fwd(xc.numpy(), wt.numpy(), dt.numpy(), y.numpy())
+        y = y[:T]
+        ctx.save_for_backward(xc, wt, dt)
+        return y.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        xc, wt, dt = ctx.saved_tensors
+        gyc = gy.contiguous().float()
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.empty_like(xc)
+            _scatter_bwd_x(gyc.numpy(), wt.numpy(), dt.numpy(), gx.numpy())
+        if ctx.needs_input_grad[1]:
+            gwt = torch.zeros_like(wt)
+            _scatter_bwd_w(xc.numpy(), gyc.numpy(), dt.numpy(), gwt.numpy())
+            gw = gwt.t()
+        return gx, gw, None
+
+
+def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
+    """``y[t, b, o] = sum_i W[o, i] x[t - D[o, i], b, i]`` with integer delays (causal, zero before 0).
+
+    CPU: event-driven numba kernels (work proportional to the number of non-zero inputs).
+    Other devices: one masked matmul per distinct delay value.
+    """
+    if x.device.type == "cpu" and _NUMBA:
+        return _DelayedMatmul.apply(x, weight, delays)
+    T = x.shape[0]
+    y = x.new_zeros((T, x.shape[1], weight.shape[0]))
+    for d in torch.unique(delays).tolist():
+        if d >= T:
+            continue
+        wd = weight * (delays == d)
+        y[d:] = y[d:] + x[: T - d] @ wd.t()
+    return y
+
+
+def sigma_schedule(epoch: int, epochs: int, sigma0: float, sigma_min: float = 0.5, fraction: float = 0.25) -> float:
+    """Exponential decay from ``sigma0`` to ``sigma_min`` over the first ``fraction`` of the epochs, then flat."""
+    final = max(1, int(epochs * fraction))
+    if epoch >= final:
+        return sigma_min
+    return sigma0 * (sigma_min / sigma0) ** (epoch / final)
+
+
+class DelayedLinear(nn.Module):
+    """Fully connected synapses with one weight and one delay each (see the module docstring).
+
+    Args:
+        in_features, out_features: sizes.
+        max_delay: largest delay in steps (kernel length ``max_delay + 1``).
+        mode: ``"learned"`` (DCLS), ``"fixed"`` (random integer delays, frozen) or ``"none"``.
+        sigma: initial Gaussian width in steps (``max_delay / 2`` by default).
+        right_pad: zero steps appended to the input (output is that much longer), as SNN-delays does.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        max_delay: int = 24,
+        mode: str = "learned",
+        sigma: float | None = None,
+        bias: bool = False,
+        right_pad: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in ("learned", "fixed", "none"):
+            raise ConfigError(f"DelayedLinear mode must be 'learned', 'fixed' or 'none', got {mode!r}")
+        if max_delay < 0:
+            raise ConfigError(f"max_delay must be >= 0, got {max_delay}")
+        self.in_features, self.out_features, self.max_delay, self.mode = in_features, out_features, max_delay, mode
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        pos = torch.rand(out_features, in_features) * max_delay
+        if mode == "learned":
+            self.delay = nn.Parameter(pos)
+        else:
+            self.register_buffer("delay", pos.round() if mode == "fixed" else torch.zeros_like(pos))
+        self.sigma = float(max_delay / 2 if sigma is None else sigma)
+        self.right_pad = int(right_pad)  # zero steps appended to the input, so late spikes still arrive
+
+    # ------------------------------------------------------------------ kernels
+    def kernel(self, sigma: float | None = None) -> torch.Tensor:
+        """The Gaussian kernel ``[out, in, K]`` over delays ``0..max_delay`` (weights included)."""
+        s = self.sigma if sigma is None else sigma
+        d = torch.arange(self.max_delay + 1, device=self.weight.device, dtype=self.weight.dtype)
+        g = torch.exp(-0.5 * ((d - self.delay.unsqueeze(-1)) / s) ** 2)
+        g = g / (g.sum(-1, keepdim=True) + 1e-7)
+        return self.weight.unsqueeze(-1) * g
+
+    def integer_delays(self) -> torch.Tensor:
+        """Delays rounded to integer steps in ``[0, max_delay]``."""
+        return self.delay.detach().round().clamp(0, self.max_delay).to(torch.int64)
+
+    def synapses(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weight [out, in], integer delay [out, in])``: what hardware export needs."""
+        return self.weight.detach().clone(), self.integer_delays()
+
+    def clamp_(self) -> None:
+        """Keep learned positions inside ``[0, max_delay]`` (called after each optimizer step)."""
+        if self.mode == "learned":
+            with torch.no_grad():
+                self.delay.clamp_(0, self.max_delay)
+
+    def constrain_to_hardware(self, max_delay: int = 62) -> None:
+        """Round the delays to integers (one tap per synapse) and check them against a hardware limit."""
+        d = self.integer_delays()
+        if int(d.max()) > max_delay:
+            raise HardwareLimitError(f"delays up to {int(d.max())} steps exceed the hardware limit {max_delay}")
+        with torch.no_grad():
+            self.delay.copy_(d.to(self.delay.dtype))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_seq(x, self, 1)
+        if x.shape[-1] != self.in_features:
+            raise ShapeError(f"DelayedLinear expects {self.in_features} input channels, got {x.shape[-1]}")
+        if self.right_pad:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.right_pad))
+        if self.mode == "none":
+            y = x @ self.weight.t()
+        elif self.mode == "learned" and self.training:
+            T, B, _ = x.shape
+            k = self.kernel().flip(-1)  # conv tap k applies delay K-1-k
+            xp = F.pad(x.permute(1, 2, 0), (self.max_delay, 0))  # [B, in, T + K - 1]
+            y = F.conv1d(xp, k).permute(2, 0, 1)
+        else:
+            y = delayed_matmul(x, self.weight, self.integer_delays())
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, mode={self.mode}, "
+                f"sigma={self.sigma:.3g}")
+
+

@@ -1,0 +1,97 @@
+"""The SHD delay model of Hammouamri, Khalfaoui-Hassani and Masquelier (ICLR 2024).
+
+input (140 channels) -> [DelayedLinear -> time-batch norm -> LIF -> dropout] x 2 -> DelayedLinear -> LI
+
+LIF: ``tau = 1.005`` steps (10.05 ms at 10 ms bins), ``decay_input=False``, hard reset to 0,
+ATan surrogate (alpha 5), detached reset.  The readout is a non-spiking leaky integrator whose
+membrane sequence is returned; :func:`softmax_sum_readout` sums its softmax over time (the
+paper's ``loss='sum'``).  Every synapse has a weight and a delay (0..max_delay steps).
+
+Accessor for export: :meth:`DelaySNN.synapse_layers` lists ``(weight [out, in], integer delays
+[out, in])`` per layer, and :meth:`DelaySNN.neuron_params` the LIF/LI parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neuro.layers import SeqBatchNorm, SeqDropout
+from neuro.layers.delay import DelayedLinear
+from neuro.models.registry import register_model
+from neuro.neurons import LI, LIF
+
+
+def softmax_sum_readout(v: torch.Tensor) -> torch.Tensor:
+    """``[T, B, C] -> [B, C]``: the sum over time of the class softmax (used as logits)."""
+    return torch.softmax(v, dim=-1).sum(0)
+
+
+class DelaySNN(nn.Module):
+    """Feed-forward SNN with a learnable delay per synapse (see the module docstring)."""
+
+    def __init__(
+        self,
+        n_in: int = 140,
+        hidden: int = 256,
+        n_layers: int = 2,
+        n_out: int = 20,
+        max_delay: int = 24,
+        tau: float = 1.005,
+        dropout: float = 0.4,
+        mode: str = "learned",
+        right_pad: int | None = None,
+        surrogate_alpha: float = 5.0,
+    ) -> None:
+        super().__init__()
+        pad = max_delay // 2 if right_pad is None else right_pad
+        sizes = [n_in] + [hidden] * n_layers
+        blocks: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            blocks += [
+                DelayedLinear(a, b, max_delay, mode, right_pad=pad),
+                SeqBatchNorm(b),
+                LIF(tau=tau, decay_input=False, v_reset=0.0, detach_reset=True, surrogate="atan",
+                    alpha=surrogate_alpha),
+                SeqDropout(dropout),
+            ]
+        blocks += [DelayedLinear(sizes[-1], n_out, max_delay, mode, right_pad=pad), LI(tau=tau, decay_input=False)]
+        self.net = nn.Sequential(*blocks)
+        self.max_delay = max_delay
+
+    def delay_layers(self) -> list[DelayedLinear]:
+        return [m for m in self.net if isinstance(m, DelayedLinear)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def set_sigma(self, sigma: float) -> None:
+        for m in self.delay_layers():
+            m.sigma = float(sigma)
+
+    def after_step(self) -> None:
+        """Clamp learned delays into ``[0, max_delay]`` (the training loop calls this after each step)."""
+        for m in self.delay_layers():
+            m.clamp_()
+
+    def synapse_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [m.synapses() for m in self.delay_layers()]
+
+    def neuron_params(self) -> list[dict]:
+        out = []
+        for m in self.net:
+            if isinstance(m, LIF):
+                out.append({"type": type(m).__name__, "beta": float(m.decays()[0]), "v_threshold": getattr(
+                    m, "v_threshold", None), "v_reset": getattr(m, "v_reset", None)})
+        return out
+
+    def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(weights and batch-norm parameters, delay positions): they get separate optimizers."""
+        pos = [m.delay for m in self.delay_layers() if isinstance(m.delay, nn.Parameter)]
+        ids = {id(p) for p in pos}
+        return [p for p in self.parameters() if id(p) not in ids], pos
+
+
+@register_model("delay_snn")
+def delay_snn(**config) -> DelaySNN:
+    return DelaySNN(**config)

@@ -1,0 +1,153 @@
+"""Learnable delays: parity with the dcls package, the event-driven integer path, the SHD model, commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from neuro.errors import ConfigError, HardwareLimitError, ShapeError
+from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
+from neuro.models.delay_snn import DelaySNN
+
+
+def _dcls_like(m: DelayedLinear):
+    from DCLS.construct.modules import Dcls1d
+
+    K = m.max_delay + 1
+    ref = Dcls1d(m.in_features, m.out_features, kernel_count=1, dilated_kernel_size=K, bias=False, version="gauss")
+    with torch.no_grad():
+        ref.weight.copy_(m.weight.unsqueeze(-1))
+        ref.P.copy_(((K - 1) // 2 - m.delay).reshape(ref.P.shape))
+        ref.SIG.fill_(m.sigma - 0.27)
+    return ref
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 12.0])
+def test_gauss_kernel_equals_dcls_forward_and_backward(sigma):
+    torch.manual_seed(0)
+    m = DelayedLinear(12, 9, max_delay=24, sigma=sigma)
+    ref = _dcls_like(m)
+    x = (torch.rand(40, 3, 12) < 0.3).float()
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = m(xa)
+    yb = ref(F.pad(xb.permute(1, 2, 0), (24, 0))).permute(2, 0, 1)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    (ya * g).sum().backward()
+    (yb * g).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(m.weight.grad, ref.weight.grad.squeeze(-1), rtol=1e-4, atol=1e-5)
+    # d/dD = -d/dP (P = c - D)
+    torch.testing.assert_close(m.delay.grad, -ref.P.grad.reshape(m.delay.shape), rtol=1e-3, atol=1e-5)
+
+
+def test_integer_delays_are_exact_shifts_and_causal():
+    torch.manual_seed(1)
+    m = DelayedLinear(5, 4, max_delay=6).eval()
+    x = torch.zeros(20, 1, 5)
+    x[3, 0, 2] = 1.0  # one spike on input 2 at t = 3
+    y = m(x)
+    d = m.integer_delays()
+    for o in range(4):
+        t_arrive = 3 + int(d[o, 2])
+        expected = torch.zeros(20)
+        expected[t_arrive] = m.weight[o, 2]
+        torch.testing.assert_close(y[:, 0, o], expected)
+
+
+def test_event_driven_matmul_gradients_match_dense():
+    torch.manual_seed(2)
+    T, B, I, O = 30, 3, 7, 6
+    x = (torch.rand(T, B, I) < 0.3).float() * torch.rand(T, B, I)
+    w = torch.randn(O, I)
+    D = torch.randint(0, 8, (O, I))
+    xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
+    ya = delayed_matmul(xa, wa, D)
+    # dense reference: a one-hot kernel convolution
+    k = torch.zeros(O, I, 8)
+    k.scatter_(2, D.unsqueeze(-1), 1.0)
+    xb, wb = x.clone().requires_grad_(), w.clone().requires_grad_()
+    yb = F.conv1d(F.pad(xb.permute(1, 2, 0), (7, 0)), (wb.unsqueeze(-1) * k).flip(-1)).permute(2, 0, 1)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(ya)
+    (ya * g).sum().backward()
+    (yb * g).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(wa.grad, wb.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_modes_and_sigma_schedule():
+    assert DelayedLinear(3, 2, mode="fixed").delay.requires_grad is False
+    fixed = DelayedLinear(3, 2, mode="fixed")
+    assert torch.equal(fixed.delay, fixed.delay.round())
+    none = DelayedLinear(3, 2, mode="none")
+    x = torch.rand(4, 2, 3)
+    torch.testing.assert_close(none(x), x @ none.weight.t())
+    assert sigma_schedule(0, 100, 12.0) == 12.0
+    assert sigma_schedule(25, 100, 12.0) == 0.5 and sigma_schedule(99, 100, 12.0) == 0.5
+    assert 0.5 < sigma_schedule(10, 100, 12.0) < 12.0
+
+
+def test_bad_input_and_hardware_limits():
+    m = DelayedLinear(4, 3, max_delay=80)
+    with pytest.raises(ShapeError, match="expects 4 input channels"):
+        m(torch.rand(5, 2, 6))
+    with pytest.raises(ConfigError, match="mode must be"):
+        DelayedLinear(4, 3, mode="random")
+    with torch.no_grad():
+        m.delay.fill_(70.0)
+    with pytest.raises(HardwareLimitError, match="exceed the hardware limit 62"):
+        m.constrain_to_hardware(62)
+    with torch.no_grad():
+        m.delay.fill_(10.4)
+    m.constrain_to_hardware(62)
+    assert torch.equal(m.delay, torch.full_like(m.delay, 10.0))
+
+
+def test_shd_model_shapes_params_and_eval_path():
+    m = DelaySNN()
+    w, p = m.param_groups()
+    assert sum(t.numel() for t in p) == 140 * 256 + 256 * 256 + 256 * 20
+    assert sum(t.numel() for t in w) + sum(t.numel() for t in p) == 214_016  # the paper's 0.2 M
+    x = torch.poisson(torch.full((30, 2, 140), 0.2))
+    assert m(x).shape == (30 + 3 * 12, 2, 20)
+    m.eval()
+    assert m(x).shape == (66, 2, 20)
+    syn = m.synapse_layers()
+    assert [s[0].shape for s in syn] == [(256, 140), (256, 256), (20, 256)]
+    assert all(s[1].dtype == torch.int64 and int(s[1].max()) <= 24 for s in syn)
+
+
+def test_bench_delays_outputs_agree_with_reference():
+    r = subprocess.run([sys.executable, "-m", "neuro", "bench", "delays", "--B", "4", "--T", "20", "--repeat", "1",
+                        "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["max_abs_diff"] < 1e-4
+    assert d["train_speedup"] > 0 and d["eval_speedup"] > 0
+
+
+def test_train_and_eval_commands_on_spiking_fsdd(shared_data, tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "neuro", "train", "fsdd", "--root", str(shared_data), "--epochs", "1",
+                        "--hidden", "16", "--out", str(out), "--json"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["samples"]["test"] == 500 and 0 <= s["test_accuracy"] <= 1
+    for f in ("best.ckpt", "summary.json", "curves.png", "delays.png", "history.json"):
+        assert (out / f).exists(), f
+    r = subprocess.run([sys.executable, "-m", "neuro", "eval", str(out / "best.ckpt"), "--dataset", "fsdd", "--root",
+                        str(shared_data), "--speakers", "yweweler", "--json"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    e = json.loads(r.stdout)
+    assert e["samples"] == 500
+    assert e["accuracy"] == pytest.approx(s["test_accuracy"])  # the same model, data and integer delays
+    r = subprocess.run([sys.executable, "-m", "neuro", "eval", str(out / "best.ckpt"), "--dataset", "nmnist",
+                        "--root", str(shared_data / "nmnist-small")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "does not take nmnist input" in r.stderr
