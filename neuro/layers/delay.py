@@ -22,6 +22,7 @@ Export accessor: :meth:`DelayedLinear.synapses` returns ``(weight [out, in], int
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -59,7 +60,7 @@ try:
         for b in prange(B):
             for t in range(T):
                 for i in range(n_in):
-                    acc = gx[t, b, i] * 0
+                    acc = np.float32(0.0)
                     for o in range(n_out):
                         tt = t + dt[i, o]
                         if tt < T:
