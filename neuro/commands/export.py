@@ -1,0 +1,64 @@
+"""``neuro export`` and ``neuro run``: NIR files in and out."""
+
+from __future__ import annotations
+
+from neuro.cli import arg, command, print_json
+
+
+def _export_nir(model, out: str, dt: float, input_shape) -> dict:
+    from neuro.export import write_nir
+
+    g = write_nir(model, out, dt=dt, input_shape=input_shape)
+    return {"file": out, "format": "nir", "nodes": {k: type(v).__name__ for k, v in g.nodes.items()}}
+
+
+EXPORTERS = {"nir": _export_nir}
+
+
+@command("export", help="export a checkpoint to an interchange or hardware format",
+         args=[arg("checkpoint"), arg("--to", choices=sorted(EXPORTERS), required=True), arg("output"),
+               arg("--dt", type=float, default=1e-3, help="seconds per simulation step (fixes time constants)"),
+               arg("--input-shape", type=int, nargs="+", default=None),
+               arg("--json", action="store_true")])
+def export(args) -> int:
+    from neuro.models import load_checkpoint
+
+    model, ckpt = load_checkpoint(args.checkpoint)
+    info = EXPORTERS[args.to](model, args.output, args.dt, args.input_shape)
+    print_json(info) if args.json else print(f"wrote {args.output} ({len(info['nodes'])} nodes)")
+    return 0
+
+
+@command("run", help="run a NIR graph on an input sequence [T, B, ...] (.npy) with a chosen neuron backend",
+         args=[arg("model"), arg("--input", required=True, help=".npy array [T, B, ...] (or [T, ...] for one sample)"),
+               arg("--backend", choices=["torch", "cpu", "gpu"], default=None),
+               arg("--dt", type=float, default=None), arg("--output", default=None, help="save the output as .npy"),
+               arg("--json", action="store_true")])
+def run(args) -> int:
+    import numpy as np
+    import torch
+
+    from neuro.errors import ShapeError
+    from neuro.export import from_nir
+    from neuro.neurons import SpikingNeuron
+
+    net = from_nir(args.model, dt=args.dt)
+    for m in net.modules():
+        if isinstance(m, SpikingNeuron):
+            m.backend = args.backend
+    x = torch.as_tensor(np.load(args.input), dtype=torch.float32)
+    if x.dim() < 2:
+        raise ShapeError(f"{args.input}: expected an array [T, B, ...] or [T, features], got shape {tuple(x.shape)}")
+    single = x.dim() == 2
+    if single:
+        x = x.unsqueeze(1)
+    dev = "cuda" if args.backend == "gpu" else "cpu"
+    with torch.no_grad():
+        y = net.to(dev)(x.to(dev)).cpu()
+    if single:
+        y = y[:, 0]
+    if args.output:
+        np.save(args.output, y.numpy())
+    summary = {"output_shape": list(y.shape), "spikes": float(y.sum()), "backend": args.backend or "auto"}
+    print_json(summary) if args.json else print(summary)
+    return 0

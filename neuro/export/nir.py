@@ -1,0 +1,369 @@
+"""NIR export and import: the continuous-time interchange graph (Pedersen et al. 2024).
+
+Conversion between neuro's per-step parameters and NIR's continuous-time ones uses forward
+Euler with an explicit time step ``dt`` (seconds), the discretisation snnTorch, Norse and the
+Loihi tools use:
+
+* ``LIF(beta, decay_input)``: ``tau = dt / (1 - beta)``, ``v_leak = 0``, ``r = 1`` when the input is
+  scaled by ``1 - beta`` (``decay_input=True``), ``r = tau / dt`` when it is not;
+* ``CubaLIF(beta_syn, beta_mem)``: ``tau_syn = dt / (1 - beta_syn)``, ``tau_mem = dt / (1 - beta_mem)``,
+  ``w_in = tau_syn / dt``, ``r = tau_mem / dt`` (current and membrane add their input unscaled);
+* ``LI`` like ``LIF`` without threshold; ``IF``: ``r = 1 / dt``;
+* hard resets map to ``v_reset``; NIR has no subtractive reset, so soft-reset neurons refuse to
+  export with a message that says so;
+* learned delays (``DelayedLinear``) become ``Linear`` (fan-out to one channel per synapse) ->
+  ``Delay`` (per-synapse delay in seconds) -> ``Affine`` (the weights, with a following batch norm
+  folded in);  ``SeqBatchNorm`` elsewhere folds into the preceding ``Affine``/``Linear``;
+  dropout is dropped (identity at inference).
+
+:func:`from_nir` turns a graph back into a module on ``[T, B, ...]`` sequences: every node
+becomes a neuro layer, in topological order; graphs must be chains (branches raise an error
+naming the node).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+
+from neuro.errors import ConfigError, ShapeError
+from neuro.layers import Flatten, SeqAvgPool2d, SeqBatchNorm, SeqConv2d, SeqDropout, SeqSumPool2d
+from neuro.layers.delay import DelayedLinear
+from neuro.neurons import IF, LI, LIF, CubaLIF
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32) if isinstance(t, torch.Tensor) else np.asarray(t, np.float32)
+
+
+def _full(v, n: int) -> np.ndarray:
+    a = _np(v)
+    return np.broadcast_to(a, (n,)).copy() if a.size in (1, n) else a
+
+
+def _neuron_node(m: nn.Module, n: int, dt: float, name: str) -> nir.NIRNode:
+    if getattr(m, "v_reset", 0.0) is None:
+        raise ConfigError(f"{name}: {type(m).__name__} with soft (subtractive) reset has no NIR equivalent; "
+                          "use v_reset=0.0 to export")
+    v_reset = _full(getattr(m, "v_reset", 0.0) or 0.0, n)
+    if isinstance(m, IF):
+        return nir.IF(r=_full(1.0 / dt, n), v_threshold=_full(m.v_threshold, n), v_reset=v_reset)
+    if isinstance(m, CubaLIF):
+        a_v, a_i = m.decays()
+        tau_syn, tau_mem = dt / (1 - _full(a_i, n)), dt / (1 - _full(a_v, n))
+        return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=np.zeros(n, np.float32),
+                           v_threshold=_full(m.v_threshold, n), v_reset=v_reset, w_in=tau_syn / dt)
+    if isinstance(m, LIF):  # LIF, ALIF (adaptation is not representable), LI
+        if getattr(m, "adaptive", False):
+            raise ConfigError(f"{name}: ALIF (adaptive threshold) has no NIR primitive")
+        beta = _full(m.decays()[0], n)
+        tau = dt / (1 - beta)
+        r = np.ones(n, np.float32) if m.decay_input else tau / dt
+        if isinstance(m, LI):
+            return nir.LI(tau=tau, r=r, v_leak=np.zeros(n, np.float32))
+        return nir.LIF(tau=tau, r=r, v_leak=np.zeros(n, np.float32), v_threshold=_full(m.v_threshold, n),
+                       v_reset=v_reset)
+    raise ConfigError(f"{name}: no NIR node for {type(m).__name__}")
+
+
+def _fold_bn(weight: np.ndarray, bias: np.ndarray, bn: SeqBatchNorm) -> tuple[np.ndarray, np.ndarray]:
+    b = bn.bn
+    scale = _np(b.weight if b.affine else torch.ones_like(b.running_var)) / np.sqrt(_np(b.running_var) + b.eps)
+    shift = (_np(b.bias) if b.affine else 0) - _np(b.running_mean) * scale
+    w = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    return w, bias * scale + shift
+
+
+def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int] | None = None) -> nir.NIRGraph:
+    """Export a sequential neuro model (``nn.Sequential`` or a model with ``.net``) to a NIR graph.
+
+    ``dt`` is the simulation step in seconds (required: it fixes every time constant).
+    ``input_shape`` is the per-step input shape without batch (inferred from the first layer).
+    """
+    if dt is None or dt <= 0:
+        raise ConfigError("to_nir needs the time step dt= in seconds (e.g. dt=1e-3) to convert time constants")
+    mods = list(getattr(model, "net", model)) if isinstance(getattr(model, "net", model), nn.Sequential) else None
+    if mods is None:
+        raise ConfigError(f"to_nir exports nn.Sequential models (or models with a .net Sequential), got "
+                          f"{type(model).__name__}")
+    model.eval()
+    nodes: dict[str, nir.NIRNode] = {}
+    order: list[str] = []
+    shape = list(input_shape) if input_shape is not None else None
+    k = 0
+
+    def add(node: nir.NIRNode, kind: str) -> str:
+        nonlocal k
+        name = f"{k}_{kind}"
+        k += 1
+        nodes[name] = node
+        order.append(name)
+        return name
+
+    i = 0
+    while i < len(mods):
+        m = mods[i]
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        name = f"layer {i} ({type(m).__name__})"
+        fold = isinstance(nxt, SeqBatchNorm)
+        if isinstance(m, DelayedLinear):
+            w, d = m.synapses()
+            o_n, i_n = w.shape
+            shape = shape or [i_n]
+            fan = np.zeros((o_n * i_n, i_n), np.float32)
+            fan[np.arange(o_n * i_n), np.tile(np.arange(i_n), o_n)] = 1.0
+            weight = np.zeros((o_n, o_n * i_n), np.float32)
+            weight[np.repeat(np.arange(o_n), i_n), np.arange(o_n * i_n)] = _np(w).reshape(-1)
+            bias = _np(m.bias) if m.bias is not None else np.zeros(o_n, np.float32)
+            if fold:
+                weight, bias = _fold_bn(weight, bias, nxt)
+            add(nir.Linear(weight=fan), "fanout")
+            add(nir.Delay(delay=(_np(d).reshape(-1) * dt).astype(np.float32)), "delay")
+            add(nir.Affine(weight=weight, bias=bias), "affine")
+            shape = [o_n]
+            i += 2 if fold else 1
+            continue
+        if isinstance(m, nn.Linear):
+            shape = shape or [m.in_features]
+            weight = _np(m.weight)
+            bias = _np(m.bias) if m.bias is not None else None
+            if fold:
+                weight, bias = _fold_bn(weight, bias if bias is not None else np.zeros(m.out_features, np.float32),
+                                        nxt)
+            add(nir.Affine(weight=weight, bias=bias) if bias is not None else nir.Linear(weight=weight),
+                "affine" if bias is not None else "linear")
+            shape = [m.out_features]
+            i += 2 if fold else 1
+            continue
+        if isinstance(m, SeqConv2d):
+            if shape is None:
+                raise ConfigError("to_nir needs input_shape=(C, H, W) for a model starting with a convolution")
+            weight = _np(m.weight)
+            bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
+            if fold:
+                weight, bias = _fold_bn(weight, bias, nxt)
+            add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=m.stride, padding=m.padding,
+                           dilation=m.dilation, groups=m.groups, bias=bias), "conv2d")
+            with torch.no_grad():
+                shape = list(nn.Conv2d.forward(m, torch.zeros(1, *shape)).shape[1:])
+            i += 2 if fold else 1
+            continue
+        if isinstance(m, SeqSumPool2d | SeqAvgPool2d):
+            ks, st = m.kernel_size, m.stride or m.kernel_size
+            ks = np.array([ks, ks] if isinstance(ks, int) else ks)
+            st = np.array([st, st] if isinstance(st, int) else st)
+            pad = np.array([0, 0])
+            add((nir.SumPool2d if isinstance(m, SeqSumPool2d) else nir.AvgPool2d)(ks, st, pad), "pool")
+            shape = [shape[0], (shape[1] - ks[0]) // st[0] + 1, (shape[2] - ks[1]) // st[1] + 1]
+            i += 1
+            continue
+        if isinstance(m, Flatten):
+            add(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1), "flatten")
+            shape = [int(np.prod(shape))]
+            i += 1
+            continue
+        if isinstance(m, SeqDropout):
+            i += 1
+            continue
+        if isinstance(m, SeqBatchNorm):
+            raise ConfigError(f"{name}: batch norm must follow a Linear/Conv/DelayedLinear layer to be folded")
+        if isinstance(m, LIF | CubaLIF):
+            if shape is None:
+                raise ConfigError(f"{name}: give input_shape= when the model starts with a neuron")
+            n = int(np.prod(shape))
+            node = _neuron_node(m, n, dt, name)
+            if len(shape) > 1:
+                node = type(node)(**{f: (np.asarray(v).reshape(shape) if isinstance(v, np.ndarray) else v)
+                                     for f, v in node.__dict__.items() if f not in ("input_type", "output_type",
+                                                                                      "metadata")})
+            add(node, type(node).__name__.lower())
+            i += 1
+            continue
+        raise ConfigError(f"{name}: no NIR export for {type(m).__name__}")
+    if shape is None:
+        raise ConfigError("to_nir: empty model")
+    first_in = input_shape or _input_shape_of(nodes[order[0]])
+    graph_nodes = {"input": nir.Input(input_type={"input": np.array(first_in)}), **nodes,
+                   "output": nir.Output(output_type={"output": np.array(shape)})}
+    names = ["input", *order, "output"]
+    g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)),
+                     metadata={"producer": "neuro", "dt": dt})
+    return g
+
+
+def _input_shape_of(node: nir.NIRNode) -> list[int]:
+    if isinstance(node, nir.Linear | nir.Affine):
+        return [node.weight.shape[1]]
+    raise ConfigError("to_nir: give input_shape= (the per-step input shape without batch)")
+
+
+# ----------------------------------------------------------------------------- import
+
+
+class _Delay(nn.Module):
+    """Per-channel integer delay in steps: ``y[t, :, c] = x[t - d[c], :, c]`` (zeros before)."""
+
+    def __init__(self, steps: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("steps", torch.as_tensor(steps.astype(np.int64)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[0]
+        t = torch.arange(T).unsqueeze(-1) - self.steps  # [T, C]
+        valid = t >= 0
+        idx = t.clamp(min=0).unsqueeze(1).expand(T, x.shape[1], -1)
+        return torch.gather(x, 0, idx) * valid.unsqueeze(1)
+
+
+class _Scale(nn.Module):
+    def __init__(self, scale: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class _Threshold(nn.Module):
+    def __init__(self, th: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("th", torch.as_tensor(th, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x > self.th).to(x.dtype)
+
+
+def _uniform(v: np.ndarray, what: str, name: str) -> float:
+    u = np.unique(np.asarray(v))
+    if u.size != 1:
+        raise ConfigError(f"node {name}: {what} must be the same for all neurons to import (got {u.size} values)")
+    return float(u[0])
+
+
+def _decay_and_gain(tau, r, dt: float, name: str) -> tuple[np.ndarray, np.ndarray]:
+    tau, r = np.asarray(tau, np.float64), np.asarray(r, np.float64)
+    if np.any(tau < dt):
+        raise ConfigError(f"node {name}: tau {tau.min()} s is shorter than dt {dt} s; use a smaller dt")
+    return 1 - dt / tau, r * dt / tau
+
+
+def _neuron_from(node: nir.NIRNode, dt: float, name: str) -> list[nn.Module]:
+    if hasattr(node, "v_leak") and not np.allclose(node.v_leak, 0):
+        raise ConfigError(f"node {name}: v_leak != 0 is not supported (neuro's neurons relax toward 0)")
+    pre: list[nn.Module] = []
+    if isinstance(node, nir.IF):
+        gain = np.asarray(node.r, np.float64) * dt
+        m: nn.Module = IF(v_threshold=_uniform(node.v_threshold, "v_threshold", name),
+                          v_reset=_uniform(node.v_reset if node.v_reset is not None else 0.0, "v_reset", name))
+    elif isinstance(node, nir.CubaLIF | nir.CubaLI):
+        a_i, gi = _decay_and_gain(node.tau_syn, node.w_in, dt, name)
+        a_v, gv = _decay_and_gain(node.tau_mem, node.r, dt, name)
+        gain = gi * gv
+        if isinstance(node, nir.CubaLI):
+            raise ConfigError(f"node {name}: CubaLI import is not supported yet")
+        m = CubaLIF(beta_syn=_uniform(a_i, "tau_syn", name), beta_mem=_uniform(a_v, "tau_mem", name),
+                    v_threshold=_uniform(node.v_threshold, "v_threshold", name),
+                    v_reset=_uniform(node.v_reset if node.v_reset is not None else 0.0, "v_reset", name))
+    elif isinstance(node, nir.LIF | nir.LI):
+        beta, gain = _decay_and_gain(node.tau, node.r, dt, name)
+        b = _uniform(beta, "tau", name)
+        if isinstance(node, nir.LI):
+            m = LI(beta=b, decay_input=False)
+        else:
+            m = LIF(beta=b, decay_input=False, v_threshold=_uniform(node.v_threshold, "v_threshold", name),
+                    v_reset=_uniform(node.v_reset if node.v_reset is not None else 0.0, "v_reset", name))
+    else:
+        raise ConfigError(f"node {name}: {type(node).__name__} is not a neuron")
+    if not np.allclose(gain, 1.0, rtol=1e-6):
+        pre.append(_Scale(np.asarray(gain, np.float32)))
+    return [*pre, m]
+
+
+def _chain(graph: nir.NIRGraph) -> list[str]:
+    succ: dict[str, list[str]] = {}
+    indeg = {n: 0 for n in graph.nodes}
+    for a, b in graph.edges:
+        if a not in graph.nodes or b not in graph.nodes:
+            raise ConfigError(f"edge ({a}, {b}) names a node that is not in the graph")
+        succ.setdefault(a, []).append(b)
+        indeg[b] += 1
+    starts = [n for n, d in indeg.items() if d == 0]
+    if len(starts) != 1:
+        raise ConfigError(f"from_nir imports chains with one input; found start nodes {starts}")
+    order = [starts[0]]
+    while succ.get(order[-1]):
+        nxt = succ[order[-1]]
+        if len(nxt) != 1 or indeg[nxt[0]] != 1:
+            raise ConfigError(f"node {order[-1]}: branching or recurrent graphs are not supported by from_nir yet")
+        order.append(nxt[0])
+    if len(order) != len(graph.nodes):
+        raise ConfigError("from_nir: the graph has nodes that are not on the input-output chain")
+    return order
+
+
+def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> nn.Sequential:
+    """Build a module on ``[T, B, ...]`` from a NIR graph (or a ``.nir`` file).
+
+    ``dt`` defaults to the graph's ``metadata["dt"]`` when it has one.
+    """
+    if not isinstance(graph, nir.NIRGraph):
+        graph = nir.read(graph)
+    dt = dt if dt is not None else graph.metadata.get("dt") if graph.metadata else None
+    if dt is None:
+        raise ConfigError("from_nir needs dt= (seconds per step): the graph's metadata does not record it")
+    dt = float(dt)
+    layers: list[nn.Module] = []
+    for name in _chain(graph):
+        node = graph.nodes[name]
+        if isinstance(node, nir.Input | nir.Output):
+            continue
+        if isinstance(node, nir.Affine | nir.Linear):
+            w = torch.as_tensor(np.asarray(node.weight), dtype=torch.float32)
+            if w.ndim != 2:
+                raise ShapeError(f"node {name}: weight must be 2-D [out, in], got shape {tuple(w.shape)}")
+            lin = nn.Linear(w.shape[1], w.shape[0], bias=isinstance(node, nir.Affine))
+            with torch.no_grad():
+                lin.weight.copy_(w)
+                if isinstance(node, nir.Affine):
+                    lin.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
+            layers.append(lin)
+        elif isinstance(node, nir.Conv2d):
+            w = np.asarray(node.weight)
+            conv = SeqConv2d(w.shape[1] * node.groups, w.shape[0], tuple(w.shape[2:]), stride=node.stride,
+                             padding=node.padding, dilation=node.dilation, groups=node.groups)
+            with torch.no_grad():
+                conv.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+                conv.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
+            layers.append(conv)
+        elif isinstance(node, nir.SumPool2d):
+            layers.append(SeqSumPool2d(int(np.asarray(node.kernel_size).flat[0]), int(np.asarray(node.stride).flat[0])))
+        elif isinstance(node, nir.AvgPool2d):
+            layers.append(SeqAvgPool2d(int(np.asarray(node.kernel_size).flat[0]), int(np.asarray(node.stride).flat[0])))
+        elif isinstance(node, nir.Flatten):
+            layers.append(Flatten())
+        elif isinstance(node, nir.Delay):
+            steps = np.asarray(node.delay, np.float64) / dt
+            if not np.allclose(steps, np.round(steps), atol=1e-4):
+                raise ConfigError(f"node {name}: delays are not whole multiples of dt={dt}")
+            layers.append(_Delay(np.round(steps)))
+        elif isinstance(node, nir.Scale):
+            layers.append(_Scale(np.asarray(node.scale)))
+        elif isinstance(node, nir.Threshold):
+            layers.append(_Threshold(np.asarray(node.threshold)))
+        elif isinstance(node, nir.LIF | nir.LI | nir.IF | nir.CubaLIF | nir.CubaLI):
+            layers.extend(_neuron_from(node, dt, name))
+        else:
+            raise ConfigError(f"node {name}: NIR type {type(node).__name__} is not supported by from_nir")
+    return nn.Sequential(*layers)
+
+
+def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_shape=None) -> nir.NIRGraph:
+    """Export ``model`` and write it with ``nir.write`` (an HDF5 ``.nir`` file)."""
+    g = to_nir(model, dt=dt, input_shape=input_shape)
+    nir.write(str(path), g)
+    return g
