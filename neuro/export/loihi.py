@@ -463,7 +463,7 @@ def export_loihi(model: nn.Module | LoihiNetwork, path: str | os.PathLike, *, cl
             if la.delays is not None:
                 g.create_dataset("delay", data=la.delays.astype(np.int64))
             g.create_dataset("bias", data=la.bias_mant.astype(np.float64))
-            g.create_dataset("biasExp", data=la.bias_exp.astype(np.int64))
+            g.create_dataset("biasExp", data=np.broadcast_to(np.asarray(la.bias_exp, np.int64), (la.n_out,)))
             g.create_dataset("weightExp", data=la.weight_exp)
             g.create_dataset("numWeightBits", data=la.num_weight_bits)
             g.create_dataset("signMode", data=0 if la.sign_mode is None else la.sign_mode)

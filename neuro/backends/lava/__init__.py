@@ -1,25 +1,35 @@
 """The ``lava`` backend: runs a :class:`~neuro.backends.loihi.LoihiNetwork` in Lava's own CPU simulator.
 
-Lava 0.10 imports only on Python 3.10 with numpy < 2, so it runs in a separate, project-managed
-virtual environment (``neuro lava setup``) as a subprocess; network and inputs go there as an
-``.npz`` file and spikes and states come back the same way.
+Lava 0.10 (``lava-nc==0.10.0``) imports only on Python 3.10 with numpy < 2, so it lives in a
+separate, project-managed virtual environment (``neuro lava setup``): ``$NEURO_LAVA_ENV``, else
+``.venv-lava`` in a source checkout, else ``~/.cache/neuro/venv-lava``.  The interpreter is found
+in this order: ``$NEURO_LAVA_PYTHON``, ``python3.10`` on ``PATH``, pyenv's versions folder, then
+``uv python find 3.10``; each candidate is run once to check it really is 3.10.
+
+:func:`run_lava` writes the network as a deployment file (:func:`neuro.export.loihi.export_loihi`,
+lava-dl netx HDF5 layout) and the input as ``.npy``, runs ``runner.py`` in that environment as a
+subprocess (Lava's ``fixed_pt`` bit-accurate models, one sample after another) and reads spikes
+and states back from an ``.npz``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from neuro.errors import NeuroError
+from neuro.errors import ConfigError, NeuroError, ShapeError
 
-LAVA_SPEC = ["lava-nc==0.10.0", "numpy<2"]
+LAVA_SPEC = ["lava-nc==0.10.0", "numpy<2", "h5py"]
 RUNNER = Path(__file__).with_name("runner.py")
+_STATUS: tuple[bool, str] | None = None
 
 
 def lava_env_dir() -> Path:
@@ -27,93 +37,191 @@ def lava_env_dir() -> Path:
     if os.environ.get("NEURO_LAVA_ENV"):
         return Path(os.environ["NEURO_LAVA_ENV"])
     repo = Path(__file__).resolve().parents[3]
-    if (repo / "pyproject.toml").exists():
+    if (repo / "pyproject.toml").exists() and (repo / "neuro").is_dir():
         return repo / ".venv-lava"
     return Path.home() / ".cache" / "neuro" / "venv-lava"
 
 
 def lava_python() -> Path:
-    return lava_env_dir() / "bin" / "python"
+    return lava_env_dir() / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _is_python310(cmd: str) -> bool:
+    try:
+        r = subprocess.run([cmd, "-c", "import sys; assert sys.version_info[:2] == (3, 10)"], capture_output=True,
+                           timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def python310_candidates() -> list[str]:
+    """Where a Python 3.10 interpreter may be, in the order they are tried."""
+    cands = [os.environ.get("NEURO_LAVA_PYTHON") or "", shutil.which("python3.10") or ""]
+    roots = [os.environ.get("PYENV_ROOT") or "", str(Path.home() / ".pyenv")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        try:
+            roots.insert(0, subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip())
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    for r in roots:
+        if r and (Path(r) / "versions").is_dir():
+            cands += sorted((str(p) for p in (Path(r) / "versions").glob("3.10*/bin/python3.10")), reverse=True)
+    uv = shutil.which("uv")
+    if uv:
+        try:
+            cands.append(subprocess.run([uv, "python", "find", "3.10"], capture_output=True, text=True,
+                                        timeout=60).stdout.strip())
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    seen: list[str] = []
+    for c in cands:
+        if c and c not in seen:
+            seen.append(c)
+    return seen
 
 
 def find_python310() -> str | None:
-    """A Python 3.10 interpreter: ``$NEURO_LAVA_PYTHON``, ``python3.10`` on PATH, or pyenv's."""
-    cands = [os.environ.get("NEURO_LAVA_PYTHON"), shutil.which("python3.10")]
-    roots = [os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv")]
-    for r in roots:
-        if r and (Path(r) / "versions").is_dir():
-            cands += sorted(str(p) for p in (Path(r) / "versions").glob("3.10*/bin/python3.10"))
-    for c in cands:
-        if c and Path(c).exists():
-            ok = subprocess.run([c, "-c", "import sys; assert sys.version_info[:2] == (3, 10)"],
-                                capture_output=True).returncode == 0
-            if ok:
-                return c
+    """The first candidate that runs and is Python 3.10 (a pyenv shim that is not set up is skipped)."""
+    for c in python310_candidates():
+        if _is_python310(c):
+            return c
     return None
 
 
-def lava_status() -> tuple[bool, str]:
-    """(True, "") when the Lava environment imports Lava, else (False, what to do)."""
+def lava_status(refresh: bool = False) -> tuple[bool, str]:
+    """(True, "") when the Lava environment imports Lava, else (False, what to do). Cached per process."""
+    global _STATUS
+    if _STATUS is not None and not refresh:
+        return _STATUS
     py = lava_python()
     if not py.exists():
-        return False, f"no Lava environment at {lava_env_dir()}; run `neuro lava setup` (needs Python 3.10)"
-    r = subprocess.run([str(py), "-c", "import lava.magma"], capture_output=True, text=True)
+        _STATUS = (False, f"no Lava environment at {lava_env_dir()}; run `neuro lava setup` (needs Python 3.10)")
+        return _STATUS
+    r = subprocess.run([str(py), "-c", "import lava.magma, lava.proc.lif.models, h5py"], capture_output=True, text=True)
     if r.returncode:
-        return False, f"the Lava environment at {lava_env_dir()} cannot import lava: {r.stderr.strip()[-200:]}"
-    return True, ""
+        _STATUS = (False, f"the Lava environment at {lava_env_dir()} cannot import lava/h5py: "
+                          f"{r.stderr.strip()[-300:]}; run `neuro lava setup`")
+    else:
+        _STATUS = (True, "")
+    return _STATUS
 
 
-def setup_lava(if_possible: bool = False) -> int:
-    """Create the Lava environment (Python 3.10 venv with lava-nc 0.10 and numpy < 2)."""
-    ok, _ = lava_status()
-    if ok:
-        print(f"Lava environment ready at {lava_env_dir()}")
-        return 0
-    py = find_python310()
-    if py is None:
-        msg = ("Lava 0.10 needs a Python 3.10 interpreter and none was found (set NEURO_LAVA_PYTHON, put "
-               "python3.10 on PATH, or install one, e.g. `pyenv install 3.10` or `apt-get install python3.10`)")
-        print(msg, file=sys.stderr)
-        return 0 if if_possible else 1
+def setup_lava(if_possible: bool = False, python: str | None = None) -> int:
+    """Create (or repair) the Lava environment; returns an exit status.
+
+    With ``if_possible`` a missing Python 3.10 or a failed install is reported and exits 0.
+    """
+    ok, _ = lava_status(refresh=True)
     env = lava_env_dir()
+    if ok:
+        print(f"Lava environment ready at {env}")
+        return 0
+    py = python or find_python310()
+    if py is None:
+        print("Lava 0.10 needs a Python 3.10 interpreter and none was found (tried: $NEURO_LAVA_PYTHON, "
+              "python3.10 on PATH, pyenv, uv). Install one (e.g. `pyenv install 3.10`, `uv python install 3.10` "
+              "or `apt-get install python3.10 python3.10-venv`) or set NEURO_LAVA_PYTHON, then run "
+              "`neuro lava setup`. The Lava comparisons are skipped until then.", file=sys.stderr)
+        return 0 if if_possible else 1
     print(f"creating the Lava environment in {env} with {py}", flush=True)
-    subprocess.run([py, "-m", "venv", str(env)], check=True)
-    r = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        *LAVA_SPEC])
-    ok, why = lava_status()
-    if not ok or r.returncode:
+    try:
+        if not lava_python().exists():
+            subprocess.run([py, "-m", "venv", str(env)], check=True)
+        subprocess.run([str(lava_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check", *LAVA_SPEC],
+                       check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"installing Lava into {env} failed: {e}", file=sys.stderr)
+        return 0 if if_possible else 1
+    ok, why = lava_status(refresh=True)
+    if not ok:
         print(f"installing Lava failed: {why}", file=sys.stderr)
         return 0 if if_possible else 1
-    print("Lava environment ready")
+    print(f"Lava environment ready at {env}")
     return 0
 
 
-def run_lava(net, spikes: np.ndarray, timeout: float = 600.0) -> dict[str, list[np.ndarray]]:
-    """Run ``net`` (a LoihiNetwork) in Lava (fixed_pt models) on spikes ``[T, n_in]`` for one sample.
+@dataclass
+class LavaResult:
+    """What Lava returned, as numpy arrays: per layer spikes ``[T, B, N]``; ``u``/``v`` ``[T, B, N]``
+    when recorded (else ``None``); final ``u``/``v`` ``[B, N]``; and, when timed, per sample the
+    compile/start-up seconds and the seconds for the remaining ``T - 1`` steps."""
 
-    Returns per layer ``[T, out]`` arrays of spikes, u and v, as Lava's monitors read them.
-    """
+    spikes: list[np.ndarray]
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
+    final_u: list[np.ndarray] = field(default_factory=list)
+    final_v: list[np.ndarray] = field(default_factory=list)
+    compile_s: np.ndarray | None = None
+    run_s: np.ndarray | None = None
+
+
+def run_lava_many(
+    jobs: list[tuple[object, np.ndarray]], record: bool = True, timing: bool = False, timeout: float = 1800.0
+) -> list[LavaResult]:
+    """Run several ``(network or deployment-file path, input [T, B, n_in])`` jobs in one Lava subprocess."""
+    from neuro.backends.loihi import LoihiNetwork
+    from neuro.export.loihi import export_loihi, load_loihi
+
     ok, why = lava_status()
     if not ok:
         raise NeuroError(f"the lava backend is not available: {why}")
-    spikes = np.asarray(spikes)
-    if spikes.ndim != 2:
-        raise NeuroError(f"run_lava takes one sample [T, n_in], got shape {spikes.shape}")
-    with tempfile.TemporaryDirectory() as tmp:
-        arrays: dict[str, np.ndarray] = {"input": spikes.astype(np.int64), "n_layers": np.array(len(net.layers))}
-        for k, layer in enumerate(net.layers):
-            arrays[f"w{k}"] = np.asarray(layer.weights, np.float64)
-            if layer.delays is not None:
-                arrays[f"d{k}"] = layer.delays
-            arrays[f"p{k}"] = np.array([layer.du, layer.dv, layer.vth, layer.bias_exp, layer.weight_exp,
-                                        layer.num_weight_bits, -1 if layer.sign_mode is None else layer.sign_mode])
-            arrays[f"b{k}"] = np.broadcast_to(np.asarray(layer.bias_mant, np.int64), (layer.n_out,)).copy()
-        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(src, **arrays)
-        r = subprocess.run([str(lava_python()), str(RUNNER), str(src), str(dst)], capture_output=True, text=True,
-                           timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="neuro-lava-") as tmp:
+        spec, n_layers = [], []
+        for k, (net, x) in enumerate(jobs):
+            path = Path(tmp) / f"net{k}.net"
+            if isinstance(net, LoihiNetwork):
+                export_loihi(net, path)
+            elif isinstance(net, str | os.PathLike):
+                shutil.copy(net, path)
+                net = load_loihi(path)
+            else:
+                raise ConfigError(f"run_lava takes a LoihiNetwork or a deployment file, got {type(net).__name__}")
+            x = np.asarray(x)
+            if x.ndim == 2:
+                x = x[:, None, :]
+            if x.ndim != 3 or x.shape[2] != net.n_in:
+                raise ShapeError(f"input must be [T, B, {net.n_in}] (or [T, {net.n_in}]), got {x.shape}")
+            if not np.array_equal(x, np.trunc(x)):
+                raise ShapeError("Lava input must be spikes (0/1) or integer payloads")
+            np.save(Path(tmp) / f"x{k}.npy", x.astype(np.int64))
+            spec.append({"net": str(path), "input": str(Path(tmp) / f"x{k}.npy"), "out": str(Path(tmp) / f"o{k}.npz"),
+                         "record": record, "timing": timing})
+            n_layers.append(len(net.layers))
+        (Path(tmp) / "jobs.json").write_text(json.dumps(spec))
+        r = subprocess.run([str(lava_python()), str(RUNNER), str(Path(tmp) / "jobs.json")], capture_output=True,
+                           text=True, timeout=timeout, cwd=tmp)
         if r.returncode:
-            raise NeuroError(f"Lava run failed: {r.stderr.strip()[-2000:]}")
-        res = np.load(dst)
-        n = len(net.layers)
-        return {key: [res[f"{key}{k}"] for k in range(n)] for key in ("s", "u", "v")}
+            raise NeuroError(f"the Lava run failed:\n{r.stderr.strip()[-3000:]}")
+        results = []
+        for k, n in enumerate(n_layers):
+            res = dict(np.load(spec[k]["out"]))
+            out = LavaResult(spikes=[res[f"s{i}"] for i in range(n)])
+            if record:
+                out.u = [res[f"u{i}"] for i in range(n)]
+                out.v = [res[f"v{i}"] for i in range(n)]
+                out.final_u = [u[-1] for u in out.u]
+                out.final_v = [v[-1] for v in out.v]
+            else:
+                out.final_u = [res[f"u{i}_final"] for i in range(n)]
+                out.final_v = [res[f"v{i}_final"] for i in range(n)]
+            out.compile_s, out.run_s = res.get("compile_s"), res.get("run_s")
+            results.append(out)
+        return results
+
+
+def run_lava(net, spikes: np.ndarray, record: bool = True, timing: bool = False):
+    """Run ``net`` (a LoihiNetwork or a deployment file) in Lava's ``fixed_pt`` models.
+
+    ``spikes`` is ``[T, B, n_in]`` (returns a :class:`LavaResult`) or one sample ``[T, n_in]``
+    (returns ``{"s": [...], "u": [...], "v": [...]}`` of per-layer ``[T, N]`` arrays).
+    """
+    x = np.asarray(spikes)
+    res = run_lava_many([(net, x)], record=record, timing=timing)[0]
+    if x.ndim == 2:
+        if not record:
+            return {"s": [s[:, 0] for s in res.spikes]}
+        return {"s": [s[:, 0] for s in res.spikes], "u": [u[:, 0] for u in res.u or []],
+                "v": [v[:, 0] for v in res.v or []]}
+    return res

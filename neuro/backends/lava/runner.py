@@ -1,59 +1,139 @@
-"""Runs inside the Lava (Python 3.10) environment: build the network as Lava processes, run it, save results.
+"""Runs inside the Lava (Python 3.10, numpy < 2) environment; does not import neuro.
 
-Usage: python runner.py IN.npz OUT.npz  (written and read by neuro.backends.lava.run_lava).
+Usage: ``python runner.py JOBS.json`` where the file holds a list of jobs
+``{"net": FILE.net, "input": X.npy, "out": OUT.npz, "record": bool, "timing": bool}``
+(written and read by :func:`neuro.backends.lava.run_lava`).  Each job loads a deployment file
+(lava-dl netx HDF5 layout plus neuro's extra fields, see :mod:`neuro.export.loihi`), builds it
+as Lava processes (``RingBuffer`` source -> ``Dense``/``DelayDense`` -> ``LIF`` -> ...), runs every
+sample of ``X [T, B, n_in]`` with the bit-accurate ``fixed_pt`` models and saves per layer
+``s{k}``, and with ``record`` also ``u{k}``, ``v{k}`` (``[T, B, N]``, read by monitors after each
+step), else the final ``u``/``v`` as ``u{k}_final``/``v{k}_final`` (``[B, N]``).  With ``timing``
+the first step runs on its own (compilation and process start-up) and the remaining steps are
+timed: ``compile_s`` and ``run_s`` are saved per sample.
 """
 
+import json
 import sys
+import time
 
+import h5py
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import DelayDense, Dense
-from lava.proc.io.source import RingBuffer
+from lava.proc.io.sink import RingBuffer as Sink
+from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
+from lava.utils.weightutils import SignMode
 
 
-def main(src: str, dst: str) -> None:
-    f = np.load(src)
-    x = f["input"]  # [T, n_in]
-    T = x.shape[0]
-    n = int(f["n_layers"])
-    source = RingBuffer(data=x.T.astype(np.int32))
+def read_layers(path):
+    """The layers of a deployment file as plain dicts (netx field names, neuro's extras)."""
+    layers = []
+    with h5py.File(path, "r") as h:
+        for k in sorted(h["layer"], key=int):
+            g = h["layer"][k]
+            n = g["neuron"]
+            n_out = int(g["outFeatures"][()])
+
+            def get(name, default, grp=g):
+                return grp[name][()] if name in grp else default
+
+            layers.append({
+                "weight": np.asarray(g["weight"][()]).astype(np.int32),
+                "delay": np.asarray(g["delay"][()]).astype(int) if "delay" in g else None,
+                "du": int(n["iDecay"][()]) - 1, "dv": int(n["vDecay"][()]), "vth": int(n["vThMant"][()]),
+                "bias_mant": np.broadcast_to(np.asarray(get("bias", 0)), (n_out,)).astype(np.int32),
+                "bias_exp": np.broadcast_to(np.asarray(get("biasExp", 6)), (n_out,)).astype(np.int32),
+                "weight_exp": int(get("weightExp", 0)), "num_weight_bits": int(get("numWeightBits", 8)),
+                "sign_mode": int(get("signMode", 0)), "num_message_bits": int(get("numMessageBits", 0)),
+            })
+    return layers
+
+
+def build(layers, x):
+    """Lava processes for one sample ``x [T, n_in]``: returns (source, synapses, lifs)."""
+    source = Source(data=np.ascontiguousarray(x.T.astype(np.int32)))
     prev = source.s_out
-    lifs, monitors = [], []
-    for k in range(n):
-        w = f[f"w{k}"]
-        du, dv, vth, bias_exp, weight_exp, nbits, sign = (int(v) for v in f[f"p{k}"])
-        kw = {"weight_exp": weight_exp, "num_weight_bits": nbits}
-        if sign >= 0:
-            kw["sign_mode"] = sign
-        if f"d{k}" in f:
-            syn = DelayDense(weights=w, delays=f[f"d{k}"].astype(int), **kw)
+    syns, lifs = [], []
+    for la in layers:
+        kw = {"weight_exp": la["weight_exp"], "num_weight_bits": la["num_weight_bits"],
+              "num_message_bits": la["num_message_bits"]}
+        if la["sign_mode"]:
+            kw["sign_mode"] = SignMode(la["sign_mode"])
+        if la["delay"] is not None:
+            syn = DelayDense(weights=la["weight"], delays=la["delay"], max_delay=int(la["delay"].max()), **kw)
         else:
-            syn = Dense(weights=w, **kw)
-        lif = LIF(shape=(w.shape[0],), du=du, dv=dv, vth=vth, bias_mant=f[f"b{k}"].astype(np.int32),
-                  bias_exp=bias_exp)
+            syn = Dense(weights=la["weight"], **kw)
+        lif = LIF(shape=(la["weight"].shape[0],), du=la["du"], dv=la["dv"], vth=la["vth"],
+                  bias_mant=la["bias_mant"], bias_exp=la["bias_exp"])
         prev.connect(syn.s_in)
         syn.a_out.connect(lif.a_in)
         prev = lif.s_out
-        mons = {}
-        for name, port in (("s", lif.s_out), ("u", lif.u), ("v", lif.v)):
-            m = Monitor()
-            m.probe(port, T)
-            mons[name] = m
+        syns.append(syn)
         lifs.append(lif)
-        monitors.append(mons)
-    lifs[-1].run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    out = {}
-    for k, (lif, mons) in enumerate(zip(lifs, monitors, strict=True)):
-        for name, m in mons.items():
-            data = m.get_data()[lif.name]
-            key = "s_out" if name == "s" else name
-            out[f"{name}{k}"] = np.asarray(data[key]).reshape(T, -1).astype(np.int64)
-    lifs[-1].stop()
-    np.savez(dst, **out)
+    return source, syns, lifs
+
+
+def run_sample(layers, x, record, timing):
+    T = x.shape[0]
+    source, _, lifs = build(layers, x)
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    res = {}
+    if record:
+        mons = []
+        for lif in lifs:
+            m = {}
+            for key, target in (("s", lif.s_out), ("u", lif.u), ("v", lif.v)):
+                m[key] = Monitor()
+                m[key].probe(target, T)
+            mons.append(m)
+    else:
+        sinks = []
+        for lif in lifs:
+            sink = Sink(shape=lif.s_out.shape, buffer=T)
+            lif.s_out.connect(sink.a_in)
+            sinks.append(sink)
+    t0 = time.perf_counter()
+    if timing and T > 1:
+        source.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+        t1 = time.perf_counter()
+        source.run(condition=RunSteps(num_steps=T - 1), run_cfg=cfg)
+        t2 = time.perf_counter()
+        res["compile_s"], res["run_s"] = t1 - t0, t2 - t1
+    else:
+        source.run(condition=RunSteps(num_steps=T), run_cfg=cfg)
+    for k, lif in enumerate(lifs):
+        if record:
+            for key, var in (("s", "s_out"), ("u", "u"), ("v", "v")):
+                data = mons[k][key].get_data()[lif.name][var]
+                res[f"{key}{k}"] = np.asarray(data).reshape(T, -1).astype(np.int64)
+        else:
+            res[f"s{k}"] = np.asarray(sinks[k].data.get()).reshape(-1, T).T.astype(np.int64)
+            res[f"u{k}_final"] = np.asarray(lif.u.get()).astype(np.int64)
+            res[f"v{k}_final"] = np.asarray(lif.v.get()).astype(np.int64)
+    source.stop()
+    return res
+
+
+def run_job(job):
+    layers = read_layers(job["net"])
+    x = np.load(job["input"])
+    per = [run_sample(layers, x[:, b], job.get("record", True), job.get("timing", False)) for b in range(x.shape[1])]
+    stacked = {}
+    for key in per[0]:
+        vals = [p[key] for p in per]
+        stacked[key] = np.stack(vals, axis=1 if np.ndim(vals[0]) == 2 and not key.endswith("_final") else 0)
+    np.savez(job["out"], **stacked)
+
+
+def main(path):
+    with open(path) as f:
+        jobs = json.load(f)
+    for job in jobs:
+        run_job(job)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1])
