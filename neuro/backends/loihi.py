@@ -26,6 +26,7 @@ neuron recurrence is a fused numba loop on CPU and vectorized int64 torch ops el
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -294,6 +295,23 @@ try:
             u_fin[b, n] = u
             v_fin[b, n] = v
 
+    @njit(parallel=True, nogil=True, cache=True)
+    def _synapse_cpu_direct(s, ptr, idx, wv, dl, binary, a):  # type: ignore[no-untyped-def]
+        """a[t+1+D[o,i], b, o] += W[o,i] * s[t, b, i] (weights pre-shifted by a non-negative exponent,
+        which distributes over the sum); synapses grouped per input in CSR form."""
+        T, B, n_in = s.shape
+        for b in prange(B):
+            for t in range(T - 1):
+                for i in range(n_in):
+                    x = s[t, b, i]
+                    if x != 0:
+                        if binary:
+                            x = 1
+                        for p in range(ptr[i], ptr[i + 1]):
+                            tt = t + 1 + dl[p]
+                            if tt < T:
+                                a[tt, b, idx[p]] += wv[p] * x
+
     _NUMBA = True
 except ImportError:  # pragma: no cover - numba is a dependency; torch path still works
     _NUMBA = False
@@ -316,9 +334,25 @@ def _csr(w: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return ptr, o_idx[order].astype(np.int64), w[o_idx, i_idx][order].astype(np.int64), dvals.astype(np.int64)
 
 
+def _prepared(layer: LoihiLayer, w: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    """CSR arrays for the CPU scatter, cached on the layer until its weights, delays or exponent change."""
+    key = hashlib.blake2b(w.tobytes() + d.tobytes() + bytes([layer.weight_exp >= 0]), digest_size=16).digest()
+    hit = layer.__dict__.get("_csr_cache")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    if layer.weight_exp >= 0:
+        ptr, idx, wv, _ = _csr(w, np.zeros_like(d))
+        extra = d[idx, np.repeat(np.arange(w.shape[1]), np.diff(ptr))].astype(np.int64)  # delay per synapse
+    else:
+        ptr, idx, wv, extra = _csr(w, d)  # distinct delay values
+    layer.__dict__["_csr_cache"] = (key, (ptr, idx, wv, extra))
+    return ptr, idx, wv, extra
+
+
 def synaptic_input(layer: LoihiLayer, s: torch.Tensor, engine: str = "auto") -> torch.Tensor:
-    """What the layer's Dense/DelayDense delivers to its neurons at each step: ``[T, B, out]`` int64
-    (already wrapped to int32 as Lava's channel does), for presynaptic spikes/payloads ``s [T, B, in]``."""
+    """What the layer's Dense/DelayDense delivers to its neurons at each step: ``[T, B, out]`` int64,
+    for presynaptic spikes/payloads ``s [T, B, in]``.  Lava's int32 channel wraps these sums; the
+    neuron update applies that wrap (``(a << 6)`` modulo ``2^32``), so it is not repeated here."""
     T, B, _ = s.shape
     w = layer.effective_weight()
     d = np.zeros(w.shape, np.int64) if layer.delays is None else layer.delays.astype(np.int64)
@@ -326,10 +360,14 @@ def synaptic_input(layer: LoihiLayer, s: torch.Tensor, engine: str = "auto") -> 
     e = layer.weight_exp
     use_numba = _NUMBA and s.device.type == "cpu" and engine in ("auto", "numba")
     if use_numba:
-        ptr, idx, wv, dvals = _csr(w, d)
         a = np.zeros((T, B, layer.n_out), np.int64)
-        _synapse_cpu(np.ascontiguousarray(s.cpu().numpy().astype(np.int64)), ptr, idx, wv, dvals, e, binary, a)
-        return _wrap32(torch.from_numpy(a))
+        sn = np.ascontiguousarray(s.cpu().numpy().astype(np.int64))
+        ptr, idx, wv, dx = _prepared(layer, w, d)
+        if e >= 0:  # the shift distributes over the sum: one pass over the events
+            _synapse_cpu_direct(sn, ptr, idx, wv << e, dx, binary, a)
+        else:  # floor shift per delay slot, as Lava does
+            _synapse_cpu(sn, ptr, idx, wv, dx, e, binary, a)
+        return torch.from_numpy(a)
     x = (s != 0).to(torch.float64) if binary else s.to(torch.float64)
     wt = torch.as_tensor(w, dtype=torch.float64, device=s.device)
     dt = torch.as_tensor(d, device=s.device)
@@ -340,7 +378,7 @@ def synaptic_input(layer: LoihiLayer, s: torch.Tensor, engine: str = "auto") -> 
             continue
         y = torch.round(x[:n_t] @ (wt * (dt == dval)).t()).to(torch.int64)  # exact below 2^53
         a[1 + dval:] += (y << e) if e > 0 else (y >> -e)
-    return _wrap32(a)
+    return a
 
 
 def cuba_run(

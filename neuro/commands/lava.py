@@ -1,4 +1,4 @@
-"""``neuro lava setup`` and ``neuro bench loihi``."""
+"""``neuro lava setup``, ``neuro lava run`` and ``neuro bench loihi``."""
 
 from __future__ import annotations
 
@@ -6,26 +6,68 @@ from neuro.cli import arg, command, print_json
 
 
 @command("lava setup", help="create the Python 3.10 environment with Lava 0.10 used by the lava backend",
-         args=[arg("--if-possible", action="store_true", help="exit 0 with a message when Python 3.10 is missing")])
+         args=[arg("--if-possible", action="store_true",
+                   help="exit 0 with a message when no Python 3.10 is found or the install fails"),
+               arg("--python", default=None, help="the Python 3.10 interpreter to use")])
 def lava_setup(args) -> int:
     from neuro.backends.lava import setup_lava
 
-    return setup_lava(if_possible=args.if_possible)
+    return setup_lava(if_possible=args.if_possible, python=args.python)
+
+
+@command("lava run", help="run a Loihi deployment file on input spikes (.npy [T, B, n_in]) in the loihi simulator "
+         "and/or Lava and compare them",
+         args=[arg("network", help="deployment file from `neuro export --to loihi`"),
+               arg("--input", required=True, help=".npy spikes [T, B, n_in] or [T, n_in]"),
+               arg("--backend", choices=["loihi", "lava", "both"], default="loihi"),
+               arg("--output", default=None, help="save the last layer's spikes [T, B, N] as .npy (loihi backend)"),
+               arg("--json", action="store_true")])
+def lava_run(args) -> int:
+    import numpy as np
+
+    from neuro.backends.loihi import simulate
+    from neuro.export.loihi import load_loihi
+
+    net = load_loihi(args.network)
+    x = np.load(args.input)
+    x = x[:, None] if x.ndim == 2 else x
+    out: dict = {"layers": net.sizes, "steps": int(x.shape[0]), "batch": int(x.shape[1])}
+    ours = None
+    if args.backend in ("loihi", "both"):
+        ours = simulate(net, x, record=args.backend == "both")
+        out["loihi_spikes"] = [int(s.sum()) for s in ours.spikes]
+        if args.output:
+            np.save(args.output, ours.spikes[-1].numpy())
+    if args.backend in ("lava", "both"):
+        from neuro.backends.lava import run_lava_many
+
+        theirs = run_lava_many([(net, x)], record=args.backend == "both")[0]
+        out["lava_spikes"] = [int(s.sum()) for s in theirs.spikes]
+        if ours is not None:
+            out["bit_exact"] = all(
+                np.array_equal(ours.spikes[k].numpy(), theirs.spikes[k]) and np.array_equal(ours.u[k].numpy(),
+                theirs.u[k]) and np.array_equal(ours.v[k].numpy(), theirs.v[k]) for k in range(len(net.layers)))
+    print_json(out) if args.json else print(out)
+    return 0 if out.get("bit_exact", True) else 1
 
 
 @command("bench loihi", help="fixed-point simulator (batch 1 and 64) vs Lava's CPU simulator on a 140-256-256-20 "
-         "delay network over 200 steps",
-         args=[arg("--steps", type=int, default=200), arg("--json", action="store_true")])
+         "network with delays <= 24 over 200 steps",
+         args=[arg("--steps", type=int, default=200), arg("--batch", type=int, default=64),
+               arg("--repeat", type=int, default=3), arg("--json", action="store_true")])
 def bench_loihi(args) -> int:
     from neuro.bench.loihi import run_loihi_bench
     from neuro.bench.timing import print_table
 
-    r = run_loihi_bench(args.steps)
+    r = run_loihi_bench(args.steps, repeat=args.repeat, batch=args.batch)
     if args.json:
         print_json(r)
         return 0
-    print_table(f"140-256-256-20, delays <= 24, {args.steps} steps (sample-steps per second)",
-                ["simulator", "seconds", "sample-steps/s"],
+    print_table(f"{r['network']}, {args.steps} steps", ["simulator", "seconds", "sample-steps/s"],
                 [[k, v["seconds"], v["sample_steps_per_s"]] for k, v in r["runs"].items()])
-    print(f"bit_exact: {r['bit_exact']}   speedup (batch 64 vs Lava): {r['speedup']:.1f}x")
+    if r["speedup"] is None:
+        print(f"Lava not measured: {r['lava']}")
+    else:
+        print(f"bit_exact: {r['bit_exact']}   speedup vs Lava: {r['speedup']:.0f}x at batch {args.batch}, "
+              f"{r['speedup_batch1']:.0f}x at batch 1")
     return 0
