@@ -12,7 +12,15 @@ def _export_nir(model, out: str, dt: float, input_shape) -> dict:
     return {"file": out, "format": "nir", "nodes": {k: type(v).__name__ for k, v in g.nodes.items()}}
 
 
-EXPORTERS = {"nir": _export_nir}
+def _export_loihi(model, out: str, dt: float, input_shape) -> dict:
+    from neuro.export.loihi import export_loihi
+
+    report = export_loihi(model, out)
+    return {"file": out, "format": "loihi (lava-dl netx HDF5)",
+            "nodes": {la.name: la.sign_mode for la in report.layers}, "quantization": report.to_dict()}
+
+
+EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
 
 
 @command("export", help="export a checkpoint to an interchange or hardware format",
