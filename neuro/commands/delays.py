@@ -62,7 +62,7 @@ def train_shd(args) -> int:
 @command("eval", help="evaluate a checkpoint (accuracy) on a dataset, optionally on another backend",
          args=[arg("checkpoint"), arg("--dataset", choices=["shd", "fsdd", "nmnist"], required=True),
                arg("--root", default=None), arg("--speakers", nargs="+", default=None),
-               arg("--backend", default=None, help="neuron backend: torch, cpu, gpu"),
+               arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
                arg("--json", action="store_true")])
 def evaluate(args) -> int:
     from neuro.experiments.delays import evaluate_checkpoint

@@ -145,9 +145,11 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
     from neuro.neurons import SpikingNeuron
 
     model, ckpt = load_checkpoint(path)
-    if backend is not None:
-        if backend in ("loihi", "lava"):
-            raise ConfigError(f"backend {backend!r} is not available in this version; use torch, cpu or gpu")
+    loihi = backend == "loihi"
+    if backend == "lava":
+        raise ConfigError("neuro eval runs the float model or the loihi fixed-point simulator (--backend loihi, "
+                          "bit-exact with Lava); run a deployment file in Lava with the lava backend instead")
+    if backend is not None and not loihi:
         for m in model.modules():
             if isinstance(m, SpikingNeuron):
                 m.backend = backend
@@ -175,10 +177,24 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
         data = torch.utils.data.TensorDataset(x, y)
         readout = lambda v: v.mean(0)  # noqa: E731
     loader = torch.utils.data.DataLoader(data, batch_size=64, collate_fn=_collate)
-    correct = n = 0
+    correct = n = q_correct = agree = 0
+    report = None
     with torch.no_grad():
         for x, y in loader:
-            correct += int((readout(model(x)).argmax(-1) == y).sum())
+            pred = readout(model(x)).argmax(-1)
+            correct += int((pred == y).sum())
             n += len(y)
-    return {"accuracy": correct / n, "samples": n, "dataset": dataset, "checkpoint": str(path),
-            "model": ckpt["model_name"]}
+            if loihi:
+                from neuro.export.loihi import evaluate_loihi
+
+                r = evaluate_loihi(model, x, clip=True)  # any clipping is listed in the report
+                q_pred = readout(torch.as_tensor(r["output"]).float()).argmax(-1)
+                q_correct += int((q_pred == y).sum())
+                agree += int((q_pred == pred).sum())
+                report = r["report"]
+    out = {"accuracy": correct / n, "samples": n, "dataset": dataset, "checkpoint": str(path),
+           "model": ckpt["model_name"], "backend": backend or "auto"}
+    if loihi:
+        out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
+                    "quantization": getattr(report, "as_dict", lambda: str(report))()})
+    return out
