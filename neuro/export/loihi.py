@@ -27,10 +27,12 @@ every population emits binary spikes, each layer has its own scale: one float un
 * a non-spiking readout (``LI``) is a population whose threshold is the largest mantissa and whose
   membrane is the output (:attr:`~neuro.backends.loihi.LoihiLayer.readout`).
 
-Out-of-range values (delays > 62, thresholds or biases beyond their mantissas, weights that would
-saturate with a given exponent) raise :class:`~neuro.errors.HardwareLimitError`, or with
-``clip=True`` are clipped and counted in the report.  :class:`QuantReport` gives, per layer, the
-relative weight error, the quantized threshold, decays and bias, and what was clipped.
+Weights never saturate (``s_w`` is chosen so that the largest fits); other out-of-range values
+(delays > 62, thresholds or biases beyond their mantissas even at the extreme exponents) raise
+:class:`~neuro.errors.HardwareLimitError`, or with ``clip=True`` are clipped and counted in the
+report.  A note warns when enough simultaneous input spikes could wrap the 24-bit current.
+:class:`QuantReport` gives, per layer, the relative weight error, the quantized threshold,
+decays and bias, and what was clipped.
 
 **Timing.**  Loihi synapses deliver one step late (and ``d`` more through a delay), so layer ``l``'s
 output at Loihi step ``t + l + 1`` is neuro's output at step ``t`` (:func:`evaluate_loihi` pads the
@@ -201,7 +203,7 @@ class LayerReport:
     dv: int
     bias_max_abs_error: float = 0.0
     max_delay: int = 0
-    clipped_weights: int = 0
+    clipped_thresholds: int = 0
     clipped_delays: int = 0
     clipped_biases: int = 0
     notes: list[str] = field(default_factory=list)
@@ -216,7 +218,7 @@ class QuantReport:
 
     def rows(self) -> list[list[Any]]:
         return [[la.name, f"{la.n_in}->{la.n_out}", la.sign_mode, la.weight_exp, f"{la.weight_rel_error:.4f}",
-                 la.vth, la.du, la.dv, la.max_delay, la.clipped_weights + la.clipped_delays + la.clipped_biases]
+                 la.vth, la.du, la.dv, la.max_delay, la.clipped_thresholds + la.clipped_delays + la.clipped_biases]
                 for la in self.layers]
 
     HEADER = ["layer", "size", "sign", "w_exp", "weight rel err", "vth", "du", "dv", "max delay", "clipped"]
@@ -281,10 +283,7 @@ def quantize_layer(
                       v_threshold=thr, v_threshold_quantized=None, vth=MAX_VTH, beta_mem=fl.beta_mem,
                       beta_mem_quantized=0.0, beta_syn=fl.beta_syn, beta_syn_quantized=0.0, du=0, dv=0)
     # weights: mantissas on the sign mode's grid
-    m = np.round(w * s_w / step) * step
-    n_sat = int(((m > hi) | (m < lo)).sum())
-    _limit("clipped_weights", clip, rep, n_sat, f"{n_sat} weights saturate the 8-bit mantissa")
-    m = np.clip(m, lo, hi).astype(np.int64)
+    m = np.clip(np.round(w * s_w / step) * step, lo, hi).astype(np.int64)  # s_w makes every weight fit
     wq = m / s_w
     rep.weight_max_abs_error = float(np.abs(wq - w).max(initial=0.0))
     norm = float(np.linalg.norm(w))
@@ -307,7 +306,7 @@ def quantize_layer(
     if thr is not None:
         vth = round(thr * s_w * 2.0**weight_exp)
         bad = vth > MAX_VTH or vth < 1
-        _limit("clipped_weights", clip, rep, int(bad), f"threshold mantissa {vth} outside [1, {MAX_VTH}]")
+        _limit("clipped_thresholds", clip, rep, int(bad), f"threshold mantissa {vth} outside [1, {MAX_VTH}]")
         vth = int(min(MAX_VTH, max(1, vth)))
         rep.vth = vth
         rep.v_threshold_quantized = vth / (s_w * 2.0**weight_exp)
@@ -405,6 +404,7 @@ def evaluate_loihi(
     *,
     clip: bool = False,
     device: str | torch.device | None = None,
+    **quantize_options: Any,
 ) -> dict[str, Any]:
     """Run a model the way Loihi would: quantize, simulate in fixed point, realign and dequantize.
 
@@ -412,12 +412,14 @@ def evaluate_loihi(
     and by the synapses' pipeline latency (one step per layer), and the output is realigned with
     neuro's timeline.  Returns ``{"output": [T', B, n_out] float`` (the readout membrane in float
     units for a non-spiking last layer, else its spikes), ``"spikes"``: per-layer spike counts,
-    ``"network"`` and ``"report"``}; ``T'`` is the float model's output length.
+    ``"network"`` and ``"report"``}; ``T'`` is the float model's output length.  Extra keyword
+    arguments go to :func:`quantize` (e.g. ``weight_exp=0`` for more voltage headroom).
 
     The float model pads each delayed layer's input separately; here the input is padded once
     by the total, so activity during the padding can differ slightly (documented, not hidden).
     """
-    net, report = quantize(model, clip=clip) if not isinstance(model, LoihiNetwork) else (model, QuantReport([]))
+    net, report = quantize(model, clip=clip, **quantize_options) if not isinstance(model, LoihiNetwork) else (
+        model, QuantReport([]))
     x = torch.as_tensor(inputs)
     if x.dim() != 3:
         raise ShapeError(f"inputs must be spikes [T, B, n_in], got shape {tuple(x.shape)}")
