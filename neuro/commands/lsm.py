@@ -1,0 +1,58 @@
+"""``neuro experiment lsm-nmnist | lsm-fsdd | lsm-zeroshot`` and ``neuro bench lsm``."""
+
+from __future__ import annotations
+
+from neuro.cli import arg, command, print_json
+
+_ARGS = [arg("--root", default=None), arg("--neurons", type=int, default=1000), arg("--seed", type=int, default=0),
+         arg("--json", action="store_true")]
+
+
+def _show(r: dict, args) -> int:
+    if args.json:
+        print_json(r)
+    else:
+        for k, v in r.items():
+            print(f"{k:20s} {v:.4f}" if isinstance(v, float) else f"{k:20s} {v}")
+    return 0
+
+
+@command("experiment lsm-nmnist", help="liquid state machine + linear readouts on the N-MNIST recordings",
+         args=[*_ARGS, arg("--weights", choices=["gaussian", "uniform", "rram"], default="gaussian")])
+def exp_lsm_nmnist(args) -> int:
+    from neuro.experiments.lsm import lsm_nmnist
+
+    return _show(lsm_nmnist(args.root, args.neurons, args.seed, args.weights), args)
+
+
+@command("experiment lsm-fsdd", help="liquid state machine on spiking FSDD with a held-out speaker", args=_ARGS)
+def exp_lsm_fsdd(args) -> int:
+    from neuro.experiments.lsm import lsm_fsdd
+
+    return _show(lsm_fsdd(args.root, args.neurons, seed=args.seed), args)
+
+
+@command("experiment lsm-zeroshot", help="zero-shot audio->image digit matching (train 0-6, test 7-9)", args=_ARGS)
+def exp_lsm_zeroshot(args) -> int:
+    from neuro.experiments.lsm import lsm_zeroshot
+
+    return _show(lsm_zeroshot(args.root, args.neurons, seed=args.seed), args)
+
+
+@command("bench lsm", help="reservoir feature extraction on N-MNIST, neuro vs the same reservoir in SpikingJelly",
+         args=[arg("--root", default=None), arg("--samples", type=int, default=500),
+               arg("--json", action="store_true")])
+def bench_lsm(args) -> int:
+    from neuro.experiments.lsm import bench_lsm as run
+
+    r = run(args.root, samples=args.samples)
+    if args.json:
+        print_json(r)
+        return 0
+    from neuro.bench.timing import print_table
+
+    print_table(f"1,000-neuron reservoir, {r['samples']} N-MNIST recordings x {r['steps']} steps",
+                ["implementation", "seconds", "samples/s"],
+                [[k, r[k]["seconds"], r[k]["samples_per_s"]] for k in ("neuro", "spikingjelly")])
+    print(f"speedup {r['speedup']:.2f}x, spike agreement {r['spike_agreement']:.6f}")
+    return 0
