@@ -221,96 +221,123 @@ class LoihiResult:
 try:
     from numba import njit, prange
 
-    @njit(parallel=True, nogil=True, cache=True)
-    def _synapse_cpu(s, ptr, idx, wv, dvals, e, binary, a):  # type: ignore[no-untyped-def]
-        """a[t+1+d, b, o] += shift(sum over synapses (i->o) with delay d of w * s[t, b, i], e).
+    @njit(nogil=True, cache=True)
+    def _slots_one(s, ptr, idx, wv, dvals, e, binary, a, b):  # type: ignore[no-untyped-def]
+        """Sample b: a[t+1+d, b, o] += shift(sum over synapses (i->o) with delay d of w * s[t, b, i], e).
 
         Synapses are grouped per (input i, delay slot k) in CSR form (``ptr``/``idx``/``wv``); each
         slot's sum is shifted separately, as Lava's DelayDense does.
         """
-        T, B, n_in = s.shape
+        T, _, n_in = s.shape
         nd = dvals.shape[0]
         n_out = a.shape[2]
-        for b in prange(B):
-            tmp = np.zeros((T, n_out), np.int64)
-            for k in range(nd):
-                d = dvals[k]
-                n_t = T - 1 - d
-                if n_t <= 0:
-                    continue
-                for t in range(n_t):
-                    for o in range(n_out):
-                        tmp[t, o] = 0
-                for t in range(n_t):
-                    for i in range(n_in):
-                        x = s[t, b, i]
-                        if x != 0:
-                            if binary:
-                                x = 1
-                            for p in range(ptr[i * nd + k], ptr[i * nd + k + 1]):
-                                tmp[t, idx[p]] += wv[p] * x
-                for t in range(n_t):
-                    for o in range(n_out):
-                        y = tmp[t, o]
-                        a[t + 1 + d, b, o] += (y << e) if e > 0 else (y >> -e)
-
-    @njit(parallel=True, nogil=True, cache=True)
-    def _cuba_cpu(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record):  # type: ignore[no-untyped-def]
-        """The bit-accurate LIF recurrence over time for every (sample, neuron) in parallel."""
-        T, B, N = a.shape
-        two31 = np.int64(1) << 31
-        m32 = (np.int64(1) << 32) - 1
-        mx = np.int64(1) << 23
-        for m in prange(B * N):
-            b = m // N
-            n = m % N
-            u = u0[b, n]
-            v = v0[b, n]
-            bn = bias[n]
-            for t in range(T):
-                p = u * cu
-                pd = (p >> 12) if p >= 0 else -((-p) >> 12)
-                au = ((((a[t, b, n] & m32) << 6) + two31) & m32) - two31  # int32 (a << 6)
-                u1 = (((pd + au) + two31) & m32) - two31
-                if u1 > mx:
-                    u1 -= 2 * mx
-                elif u1 <= -mx:
-                    u1 += 2 * mx
-                u = u1
-                q = v * cv
-                qd = (q >> 12) if q >= 0 else -((-q) >> 12)
-                v1 = (((qd + u + bn) + two31) & m32) - two31
-                if v1 > mx - 1:
-                    v1 = mx - 1
-                elif v1 < -(mx - 1):
-                    v1 = -(mx - 1)
-                spk = v1 > vth64
-                if spk:
-                    v1 = 0
-                s_out[t, b, n] = 1 if spk else 0
-                if record:
-                    u_rec[t, b, n] = u
-                    v_rec[t, b, n] = v1
-                v = v1
-            u_fin[b, n] = u
-            v_fin[b, n] = v
-
-    @njit(parallel=True, nogil=True, cache=True)
-    def _synapse_cpu_direct(s, ptr, idx, wv, dl, binary, a):  # type: ignore[no-untyped-def]
-        """a[t+1+D[o,i], b, o] += W[o,i] * s[t, b, i] (weights pre-shifted by a non-negative exponent,
-        which distributes over the sum); synapses grouped per input in CSR form."""
-        T, B, n_in = s.shape
-        for b in prange(B):
-            for t in range(T - 1):
+        tmp = np.zeros((T, n_out), np.int64)
+        for k in range(nd):
+            d = dvals[k]
+            n_t = T - 1 - d
+            if n_t <= 0:
+                continue
+            tmp[:n_t] = 0
+            for t in range(n_t):
                 for i in range(n_in):
                     x = s[t, b, i]
                     if x != 0:
                         if binary:
                             x = 1
-                        for p in range(ptr[i], ptr[i + 1]):
-                            tt = t + 1 + dl[p]
-                            if tt < T:
-                                a[tt, b, idx[p]] += wv[p] * x
+                        for p in range(ptr[i * nd + k], ptr[i * nd + k + 1]):
+                            tmp[t, idx[p]] += wv[p] * x
+            for t in range(n_t):
+                for o in range(n_out):
+                    y = tmp[t, o]
+                    a[t + 1 + d, b, o] += (y << e) if e > 0 else (y >> -e)
+
+    @njit(nogil=True, cache=True)
+    def _direct_one(s, ptr, idx, wv, dl, binary, a, b):  # type: ignore[no-untyped-def]
+        """Sample b: a[t+1+D[o,i], b, o] += W[o,i] * s[t, b, i] (weights pre-shifted by a non-negative
+        exponent, which distributes over the sum); synapses grouped per input in CSR form."""
+        T, _, n_in = s.shape
+        for t in range(T - 1):
+            for i in range(n_in):
+                x = s[t, b, i]
+                if x != 0:
+                    if binary:
+                        x = 1
+                    for p in range(ptr[i], ptr[i + 1]):
+                        tt = t + 1 + dl[p]
+                        if tt < T:
+                            a[tt, b, idx[p]] += wv[p] * x
+
+    @njit(nogil=True, cache=True)
+    def _cuba_one(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record, b, n):  # type: ignore[no-untyped-def]
+        """The bit-accurate LIF recurrence over time for neuron n of sample b."""
+        T = a.shape[0]
+        two31 = np.int64(1) << 31
+        m32 = (np.int64(1) << 32) - 1
+        mx = np.int64(1) << 23
+        u = u0[b, n]
+        v = v0[b, n]
+        bn = bias[n]
+        for t in range(T):
+            p = u * cu
+            pd = (p >> 12) if p >= 0 else -((-p) >> 12)
+            au = ((((a[t, b, n] & m32) << 6) + two31) & m32) - two31  # int32 (a << 6)
+            u1 = (((pd + au) + two31) & m32) - two31
+            if u1 > mx:
+                u1 -= 2 * mx
+            elif u1 <= -mx:
+                u1 += 2 * mx
+            u = u1
+            q = v * cv
+            qd = (q >> 12) if q >= 0 else -((-q) >> 12)
+            v1 = (((qd + u + bn) + two31) & m32) - two31
+            if v1 > mx - 1:
+                v1 = mx - 1
+            elif v1 < -(mx - 1):
+                v1 = -(mx - 1)
+            spk = v1 > vth64
+            if spk:
+                v1 = 0
+            s_out[t, b, n] = 1 if spk else 0
+            if record:
+                u_rec[t, b, n] = u
+                v_rec[t, b, n] = v1
+            v = v1
+        u_fin[b, n] = u
+        v_fin[b, n] = v
+
+    # drivers: parallel over samples / neurons, and serial ones for small work, where starting
+    # threads costs more than it saves
+    @njit(parallel=True, nogil=True, cache=True)
+    def _slots_par(s, ptr, idx, wv, dvals, e, binary, a):  # type: ignore[no-untyped-def]
+        for b in prange(s.shape[1]):
+            _slots_one(s, ptr, idx, wv, dvals, e, binary, a, b)
+
+    @njit(nogil=True, cache=True)
+    def _slots_ser(s, ptr, idx, wv, dvals, e, binary, a):  # type: ignore[no-untyped-def]
+        for b in range(s.shape[1]):
+            _slots_one(s, ptr, idx, wv, dvals, e, binary, a, b)
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _direct_par(s, ptr, idx, wv, dl, binary, a):  # type: ignore[no-untyped-def]
+        for b in prange(s.shape[1]):
+            _direct_one(s, ptr, idx, wv, dl, binary, a, b)
+
+    @njit(nogil=True, cache=True)
+    def _direct_ser(s, ptr, idx, wv, dl, binary, a):  # type: ignore[no-untyped-def]
+        for b in range(s.shape[1]):
+            _direct_one(s, ptr, idx, wv, dl, binary, a, b)
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _cuba_par(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record):  # type: ignore[no-untyped-def]
+        B, N = a.shape[1], a.shape[2]
+        for m in prange(B * N):
+            _cuba_one(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record, m // N, m % N)
+
+    @njit(nogil=True, cache=True)
+    def _cuba_ser(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record):  # type: ignore[no-untyped-def]
+        B, N = a.shape[1], a.shape[2]
+        for m in range(B * N):
+            _cuba_one(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record, m // N, m % N)
 
     _NUMBA = True
 except ImportError:  # pragma: no cover - numba is a dependency; torch path still works
@@ -363,10 +390,11 @@ def synaptic_input(layer: LoihiLayer, s: torch.Tensor, engine: str = "auto") -> 
         a = np.zeros((T, B, layer.n_out), np.int64)
         sn = np.ascontiguousarray(s.cpu().numpy().astype(np.int64))
         ptr, idx, wv, dx = _prepared(layer, w, d)
+        par = B > 1
         if e >= 0:  # the shift distributes over the sum: one pass over the events
-            _synapse_cpu_direct(sn, ptr, idx, wv << e, dx, binary, a)
+            (_direct_par if par else _direct_ser)(sn, ptr, idx, wv << e, dx, binary, a)
         else:  # floor shift per delay slot, as Lava does
-            _synapse_cpu(sn, ptr, idx, wv, dx, e, binary, a)
+            (_slots_par if par else _slots_ser)(sn, ptr, idx, wv, dx, e, binary, a)
         return torch.from_numpy(a)
     x = (s != 0).to(torch.float64) if binary else s.to(torch.float64)
     wt = torch.as_tensor(w, dtype=torch.float64, device=s.device)
@@ -404,7 +432,8 @@ def cuba_run(
         ur = np.zeros((T, B, N) if record else (1, 1, 1), np.int64)
         vr = np.zeros_like(ur)
         uf, vf = np.zeros((B, N), np.int64), np.zeros((B, N), np.int64)
-        _cuba_cpu(np.ascontiguousarray(a.numpy()), cu, cv, bias.numpy(), vth64, u0.contiguous().numpy(),
+        kernel = _cuba_par if T * B * N > 1 << 17 else _cuba_ser
+        kernel(np.ascontiguousarray(a.numpy()), cu, cv, bias.numpy(), vth64, u0.contiguous().numpy(),
                   v0.contiguous().numpy(), s, ur, vr, uf, vf, record)
         t = torch.from_numpy
         return t(s), (t(ur) if record else None), (t(vr) if record else None), t(uf), t(vf)
