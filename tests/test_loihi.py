@@ -297,3 +297,15 @@ def test_export_command_writes_a_loadable_file(tmp_path):
     assert net.sizes == [6, 5, 3] and net.layers[1].readout and net.layers[0].delays.max() <= 4
     assert set(np.unique(net.layers[0].weights) % 2) == {0}  # mixed sign: even mantissas
     assert net.layers[0].sign_mode == MIXED
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(8)
+    net = random_network([20, 30, 10], rng, max_delay=10, extremes=True)
+    x = torch.from_numpy((rng.random((50, 4, 20)) < 0.3).astype(np.int64))
+    a, b = simulate(net, x, record=True), simulate(net, x, record=True, device="cuda")
+    for k in range(2):
+        assert torch.equal(a.spikes[k], b.spikes[k].cpu()) and torch.equal(a.v[k], b.v[k].cpu())
+        assert torch.equal(a.u[k], b.u[k].cpu())
