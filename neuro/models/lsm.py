@@ -150,9 +150,12 @@ class LiquidStateMachine(nn.Module):
         s = drive.new_zeros(drive.shape[1:])
         state = None
         out = []
+        # the recurrent matrix is sparse (a few percent of pairs connect): one sparse product per step
+        w_rec = self.w_rec.to_sparse_csr() if x.device.type == "cpu" else self.w_rec
         with torch.no_grad():
             for t in range(x.shape[0]):
-                s, state = self.neuron.step(drive[t] + s @ self.w_rec.t(), state)
+                rec = (w_rec @ s.t()).t() if w_rec.layout == torch.sparse_csr else s @ w_rec.t()
+                s, state = self.neuron.step(drive[t] + rec, state)
                 out.append(s)
         return torch.stack(out)
 

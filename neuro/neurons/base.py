@@ -199,7 +199,13 @@ class SpikingNeuron(nn.Module):
         """One time step on ``[B, *features]``: returns (output, new state)."""
         if not isinstance(x_t, torch.Tensor) or x_t.dim() < 1:
             raise ShapeError("step() expects one time step of shape [B, ...]")
-        out, st = self.forward(x_t.unsqueeze(0), state, return_state=True)  # type: ignore[misc]
+        # One step is a handful of elementwise ops: the torch reference (the definition) is the
+        # fastest there; the fused kernels pay off over whole sequences.
+        chosen, self.backend = self.backend, "torch"
+        try:
+            out, st = self.forward(x_t.unsqueeze(0), state, return_state=True)  # type: ignore[misc]
+        finally:
+            self.backend = chosen
         return out[0], st
 
     def extra_repr(self) -> str:
