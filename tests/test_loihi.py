@@ -181,7 +181,7 @@ def test_exactly_representable_model_spikes_identically(delays):
     model = _exact_if_model(rng, delays)
     net, report = quantize(model)
     assert [la.weight_rel_error for la in report.layers] == [0.0, 0.0]
-    assert [la.vth for la in report.layers] == [128 << 7, 128 << 7] and net.layers[0].weight_exp == 7
+    assert [la.vth for la in report.layers] == [128 << 5, 128 << 5] and net.layers[0].weight_exp == 5
     x = torch.from_numpy((rng.random((30, 3, 10)) < 0.4).astype(np.float32))
     with torch.no_grad():
         ref = model(x)

@@ -9,9 +9,10 @@ every population emits binary spikes, each layer has its own scale: one float un
   weights become even integers in ``[-256, 254]`` (``s_w = min(254 / max w, 256 / -min w)``),
   excitatory ones integers in ``[0, 255]`` and inhibitory ones ``[-255, 0]``;
 * ``weight_exp`` (``-8..7``) is the largest shift that keeps the threshold mantissa
-  ``vth = round(v_threshold * s_w * 2^weight_exp)`` at or below ``vth_target`` (``2^16`` by default,
-  so ``v`` has 2x headroom below the 24-bit limit); a larger exponent makes threshold, bias and
-  the decays' rounding finer, at no cost in weight precision;
+  ``vth = round(v_threshold * s_w * 2^weight_exp)`` at or below ``vth_target`` (``2^12`` by default:
+  a 12-bit threshold, finer than the 8-bit weights, while ``v`` and the current can still hold 32
+  thresholds before the 24-bit limit); a larger exponent makes threshold, bias and the decays'
+  rounding finer at no cost in weight precision, but leaves less headroom;
 * the voltage decay ``beta`` (``v <- beta v + ...``) becomes ``dv = round(4096 (1 - beta))``; a
   current decay ``beta_syn`` (CubaLIF) becomes ``du = round(4096 (1 - beta_syn)) - 1`` (Lava decays
   the current by ``du + 1``; ``du = -1`` keeps it).  Neurons without a synaptic current (LIF, IF,
@@ -244,7 +245,7 @@ def quantize_layer(
     *,
     clip: bool = False,
     weight_exp: int | None = None,
-    vth_target: int = 1 << 16,
+    vth_target: int = 1 << 12,
     max_delay: int = MAX_DELAY,
     num_message_bits: int = 0,
 ) -> tuple[LoihiLayer, LayerReport]:
@@ -354,7 +355,7 @@ def quantize(
     *,
     clip: bool = False,
     weight_exp: int | list[int | None] | None = None,
-    vth_target: int = 1 << 16,
+    vth_target: int = 1 << 12,
     max_delay: int = MAX_DELAY,
     num_message_bits: int = 0,
 ) -> tuple[LoihiNetwork, QuantReport]:
