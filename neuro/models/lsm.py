@@ -15,6 +15,7 @@ turns spikes into rates, binned counts or exponential traces.  Nothing here is t
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -151,7 +152,9 @@ class LiquidStateMachine(nn.Module):
         state = None
         out = []
         # the recurrent matrix is sparse (a few percent of pairs connect): one sparse product per step
-        w_rec = self.w_rec.to_sparse_csr() if x.device.type == "cpu" else self.w_rec
+        with warnings.catch_warnings():  # torch marks CSR support "beta"; the product used here is stable
+            warnings.simplefilter("ignore", UserWarning)
+            w_rec = self.w_rec.to_sparse_csr() if x.device.type == "cpu" else self.w_rec
         with torch.no_grad():
             for t in range(x.shape[0]):
                 rec = (w_rec @ s.t()).t() if w_rec.layout == torch.sparse_csr else s @ w_rec.t()
