@@ -20,18 +20,21 @@ def nmnist_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor]:
     """N-MNIST recordings as binary spike frames ``[T, N, 578]`` (2 polarities x 17 x 17) and labels."""
     from neuro.datasets import NMNIST, Downsample, to_dense
 
-    ds = NMNIST(root if root is not None else _nmnist_root())
+    ds = NMNIST(_nmnist_root(root))
     down = Downsample(spatial_factor=2)
     frames = [to_dense(down(ds[i][0]), (17, 17, 2), NMNIST_BINS, t0=0, duration=300_000) for i in range(len(ds))]
     x = torch.from_numpy((np.stack(frames) > 0).astype(np.float32)).flatten(2).transpose(0, 1)
     return x.contiguous(), torch.tensor(ds.targets)
 
 
-def _nmnist_root():
+def _nmnist_root(root=None):
+    """The folder holding ``Train/``: ``root`` itself, or its ``nmnist-small`` subset folder."""
+    from pathlib import Path
+
     from neuro.config import data_root
 
-    r = data_root()
-    return r / "nmnist-small" if (r / "nmnist-small").is_dir() else r
+    r = data_root(root)
+    return r / "nmnist-small" if (r / "nmnist-small").is_dir() and not (Path(r) / "Train").is_dir() else r
 
 
 def fsdd_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

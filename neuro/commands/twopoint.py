@@ -1,0 +1,27 @@
+"""``neuro experiment twopoint-av``."""
+
+from __future__ import annotations
+
+from neuro.cli import arg, command, print_json
+
+
+@command("experiment twopoint-av", help="two-point vs point neurons on paired audio-visual digits",
+         args=[arg("--root", default=None), arg("--epochs", type=int, default=8),
+               arg("--hidden", type=int, default=128),
+               arg("--modulation", default="kay_phillips", choices=["kay_phillips", "generalized", "cooperation",
+                                                                   "burst"]),
+               arg("--json", action="store_true")])
+def twopoint_av(args) -> int:
+    from neuro.experiments.twopoint import twopoint_av as run
+
+    r = run(args.root, args.epochs, args.hidden, args.modulation)
+    if args.json:
+        print_json(r)
+        return 0
+    from neuro.bench.timing import print_table
+
+    keys = ["accuracy", "firing_rate", "synops_per_sample", "accuracy_silenced_10", "accuracy_silenced_30",
+            "accuracy_silenced_50", "params"]
+    print_table(r["task"], ["metric", "two-point", "point"], [[k, r["two_point"][k], r["point"][k]] for k in keys])
+    print(f"point/two-point synops: {r['synops_ratio_point_over_twopoint']:.2f}x; target met: {r['target_met']}")
+    return 0
