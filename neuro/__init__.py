@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from neuro.backends import available_backends, set_backend  # noqa: E402
 from neuro.backends.base import State  # noqa: E402
-from neuro.neurons import ALIF, IF, LI, LIF, CubaLIF, SpikingNeuron, set_checks  # noqa: E402
+from neuro.neurons import ALIF, IF, LI, LIF, CubaLIF, SpikingNeuron, TwoPointLIF, TwoPointRate, set_checks  # noqa: E402
 
 __all__ = [
     "ALIF",
@@ -16,6 +16,8 @@ __all__ = [
     "CubaLIF",
     "SpikingNeuron",
     "State",
+    "TwoPointLIF",
+    "TwoPointRate",
     "available_backends",
     "set_backend",
     "set_checks",
