@@ -140,6 +140,10 @@ class SpikingConvNet(nn.Module):
         self.n1, self.n2, self.n3 = _lif(tau), _lif(tau), _lif(tau)
         self.flatten = Flatten()
         self.heads = nn.ModuleList(SeqLinear(hidden, classes, bias=False) for _ in range(heads))
+        # event frames are sparse (a few % of pixels): scale the initial weights so that every
+        # layer fires at a few % to ~10 % from the start (the default init leaves it silent)
+        for lay, gain in ((self.conv1, 5.0), (self.conv2, 2.5), (self.fc, 2.5)):
+            nn.init.normal_(lay.weight, 0.0, gain / lay.weight[0].numel() ** 0.5)
 
     def protected_layers(self) -> list[nn.Module]:
         return [self.conv1, self.conv2, self.fc]
@@ -204,13 +208,18 @@ def split_nmnist_tasks(root=None, T: int = 8, pairs: int = 5, test_fraction: flo
     """Split N-MNIST: digits in pairs (0/1, 2/3, ...), one 2-way head per task.
 
     Each recording's first saccade (105 ms) becomes ``T`` binary event frames ``[T, 2, 34, 34]``.
-    Reads every recording under ``Train/`` of the N-MNIST folder (the whole set or a subset).
+    Reads every recording under ``Train/`` of the N-MNIST folder (or ``nmnist-small/Train/``).
     """
     from neuro.datasets import NMNIST, ToFrame
 
     if not 1 <= pairs <= 5:
         raise ConfigError(f"pairs must be in 1..5, got {pairs}")
-    ds = NMNIST(root, train=True, first_saccade=True, transform=ToFrame((34, 34, 2), n_time_bins=T, t0="zero"))
+    from neuro.config import data_root
+
+    base = data_root(root)
+    if (base / "nmnist-small").is_dir() and not (base / "Train").is_dir() and not (base / "NMNIST").is_dir():
+        base = base / "nmnist-small"  # the 1,000-recording subset layout
+    ds = NMNIST(base, train=True, first_saccade=True, transform=ToFrame((34, 34, 2), n_time_bins=T, t0="zero"))
     frames, labels = [], []
     for i in range(len(ds)):
         f, y = ds[i]
@@ -280,7 +289,7 @@ def run_split_nmnist(quick: bool = False, root=None, methods: tuple[str, ...] = 
                      out: str | Path | None = None, progress: bool = False, ewc_lambda: float = 500.0) -> dict:
     """Split N-MNIST (digit pairs, task-incremental with one head per task) on real recordings."""
     tasks, info = split_nmnist_tasks(root, T=T, pairs=3 if quick else 5, seed=seed)
-    epochs = epochs or (3 if quick else 10)
+    epochs = epochs or (3 if quick else 6)
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, seed=seed, progress=progress)
     neurons = [[12, 40, 40], [2, 10, 20]]
 
