@@ -187,7 +187,8 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
             if loihi:
                 from neuro.export.loihi import evaluate_loihi
 
-                r = evaluate_loihi(model, x, clip=True)  # any clipping is listed in the report
+                # inputs are binned spike counts: graded first-layer messages; any clipping is reported
+                r = evaluate_loihi(model, x, clip=True, num_message_bits=8)
                 q_pred = readout(torch.as_tensor(r["output"]).float()).argmax(-1)
                 q_correct += int((q_pred == y).sum())
                 agree += int((q_pred == pred).sum())
