@@ -17,20 +17,14 @@ def collect_info() -> dict:
 
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     backends = {k: {"available": ok, "reason": why} for k, (ok, why) in available_backends().items()}
-    lava = {"available": False, "reason": "the lava bridge module is not installed"}
     try:
-        from neuro.backends import lava_bridge  # type: ignore[attr-defined]
+        from neuro.backends.lava import lava_status
 
-        status = getattr(lava_bridge, "lava_status", None)
-        if status is not None:
-            ok, why = status()
-            lava = {"available": ok, "reason": why}
-    except Exception as e:  # the bridge reports its own reasons; an import error is one too
+        ok, why = lava_status()
+        lava = {"available": ok, "reason": why}
+    except Exception as e:  # an import error is a reason too
         lava = {"available": False, "reason": str(e)}
-    backends["loihi"] = {
-        "available": importlib.util.find_spec("neuro.backends.loihi") is not None,
-        "reason": "",
-    }
+    backends["loihi"] = {"available": True, "reason": "fixed-point simulator (CPU numba kernels, torch elsewhere)"}
     backends["lava"] = lava
     peers = {
         name: importlib.util.find_spec(mod) is not None
