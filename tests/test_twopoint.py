@@ -68,3 +68,26 @@ def test_audio_visual_experiment_on_real_pairs(shared_data):
         assert r[kind]["params"] == r["two_point"]["params"]  # equal parameters
         assert r[kind]["accuracy_silenced_50"] <= r[kind]["accuracy"] + 0.05
     assert isinstance(r["target_met"], bool)
+
+
+def test_context_sources():
+    from neuro.neurons.twopoint import TwoPointLayer
+
+    torch.manual_seed(0)
+    x, z = torch.rand(12, 2, 5) * 2, torch.rand(12, 2, 3)
+    distal = TwoPointLayer(5, 4, "distal", n_context=3, tau=2.0)
+    assert distal(x, z).shape == (12, 2, 4)
+    with pytest.raises(ShapeError, match="other stream"):
+        distal(x)
+    prox = TwoPointLayer(5, 4, "proximal", tau=2.0)
+    s = prox(x)
+    # step 0 has no lateral context: it equals the modulated drive with C = 0
+    first = prox.neuron.lif(modulate(prox.ff(x[:1]), torch.zeros(1, 2, 4)))
+    assert torch.equal(s[:1], first)
+    top = nn.Linear(4, 3)
+    fb = TwoPointLayer(5, 4, "feedback", top=top, n_top=3, tau=2.0)
+    assert fb(x).shape == (12, 2, 4)
+    with pytest.raises(ConfigError, match="needs top"):
+        TwoPointLayer(5, 4, "feedback")
+    with pytest.raises(ConfigError, match="context must be"):
+        TwoPointLayer(5, 4, "global")

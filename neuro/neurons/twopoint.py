@@ -71,3 +71,65 @@ class TwoPointRate(nn.Module):
 
     def forward(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(modulate(r, c, self.modulation, self.k1, self.k2))
+
+
+class TwoPointLayer(nn.Module):
+    """A layer of two-point neurons with its receptive field and a chosen source of context.
+
+    ``context`` is one of:
+
+    * ``"distal"``: context from another stream or modality, ``C = W_c · z`` for a second input ``z``
+      given to :meth:`forward` (one matmul over the whole sequence);
+    * ``"proximal"``: context from the layer's own neighbours at the previous step,
+      ``C[t] = W_lat · s[t-1]`` (lateral connections, zero self-connections);
+    * ``"feedback"``: context from a higher layer's previous-step output ``C[t] = W_fb · y[t-1]``,
+      where ``y`` is produced by ``top`` (a module applied to the layer's spikes, e.g. the next layer).
+
+    Proximal and feedback context depend on the previous step, so those layers step through time.
+    """
+
+    def __init__(self, n_in: int, n: int, context: str = "distal", n_context: int | None = None,
+                 top: nn.Module | None = None, n_top: int | None = None, modulation: str = "kay_phillips",
+                 **lif_kwargs) -> None:
+        super().__init__()
+        if context not in ("distal", "proximal", "feedback"):
+            raise ConfigError(f"context must be 'distal', 'proximal' or 'feedback', got {context!r}")
+        self.context = context
+        self.ff = nn.Linear(n_in, n)
+        if context == "distal":
+            if n_context is None:
+                raise ConfigError("distal context needs n_context= (the size of the other stream)")
+            self.ctx = nn.Linear(n_context, n)
+        elif context == "proximal":
+            self.ctx = nn.Linear(n, n, bias=False)
+        else:
+            if top is None or n_top is None:
+                raise ConfigError("feedback context needs top= (the higher layer) and n_top= (its output size)")
+            self.top = top
+            self.ctx = nn.Linear(n_top, n, bias=False)
+        self.neuron = TwoPointLIF(modulation, **lif_kwargs)
+        self.n = n
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        r = self.ff(x)
+        if self.context == "distal":
+            if z is None:
+                raise ShapeError("a distal-context layer needs the other stream: call layer(x, z)")
+            return self.neuron(r, self.ctx(z))
+        lif = self.neuron.lif
+        s = r.new_zeros(r.shape[1:])
+        fb = None
+        state = None
+        out = []
+        for t in range(r.shape[0]):
+            if self.context == "proximal":
+                w = self.ctx.weight - torch.diag(torch.diag(self.ctx.weight))  # no self-context
+                c = s @ w.t()
+            else:
+                c = self.ctx(fb) if fb is not None else r.new_zeros(r.shape[1:])
+            a = modulate(r[t], c, self.neuron.modulation, self.neuron.k1, self.neuron.k2)
+            s, state = lif.step(a, state)
+            if self.context == "feedback":
+                fb = self.top(s.unsqueeze(0))[0]
+            out.append(s)
+        return torch.stack(out)
