@@ -37,9 +37,36 @@ def export(args) -> int:
     return 0
 
 
+def _run_on_loihi(path: str, dt, x, backend: str):
+    """Quantize the NIR graph's layers and run them in fixed point (our simulator or Lava itself);
+    the output is realigned (one step of latency per layer) and in float units."""
+    import numpy as np
+    import torch
+
+    from neuro.backends.loihi import simulate
+    from neuro.export.loihi import quantize
+    from neuro.export.nir import nir_float_layers
+
+    graded = bool(((x != 0) & (x != 1)).any())
+    net, _ = quantize(nir_float_layers(path, dt), clip=True, num_message_bits=8 if graded else 0)
+    L = len(net.layers)
+    xi = torch.cat([x.round().to(torch.int64), torch.zeros((L, *x.shape[1:]), dtype=torch.int64)])
+    last = net.layers[-1]
+    if backend == "loihi":
+        r = simulate(net, xi, record=last.readout)
+        out = r.v[-1] if last.readout else r.spikes[-1]
+    else:
+        from neuro.backends.lava import run_lava
+
+        runs = [run_lava(net, xi[:, b].numpy()) for b in range(xi.shape[1])]
+        out = torch.as_tensor(np.stack([r["v" if last.readout else "s"][-1] for r in runs], 1))
+    out = out[L:].double()
+    return (out / last.state_scale if last.readout else out).float()
+
+
 @command("run", help="run a NIR graph on an input sequence [T, B, ...] (.npy) with a chosen neuron backend",
          args=[arg("model"), arg("--input", required=True, help=".npy array [T, B, ...] (or [T, ...] for one sample)"),
-               arg("--backend", choices=["torch", "cpu", "gpu"], default=None),
+               arg("--backend", choices=["torch", "cpu", "gpu", "loihi", "lava"], default=None),
                arg("--dt", type=float, default=None), arg("--output", default=None, help="save the output as .npy"),
                arg("--json", action="store_true")])
 def run(args) -> int:
@@ -50,19 +77,22 @@ def run(args) -> int:
     from neuro.export import from_nir
     from neuro.neurons import SpikingNeuron
 
-    net = from_nir(args.model, dt=args.dt)
-    for m in net.modules():
-        if isinstance(m, SpikingNeuron):
-            m.backend = args.backend
     x = torch.as_tensor(np.load(args.input), dtype=torch.float32)
     if x.dim() < 2:
         raise ShapeError(f"{args.input}: expected an array [T, B, ...] or [T, features], got shape {tuple(x.shape)}")
     single = x.dim() == 2
     if single:
         x = x.unsqueeze(1)
-    dev = "cuda" if args.backend == "gpu" else "cpu"
-    with torch.no_grad():
-        y = net.to(dev)(x.to(dev)).cpu()
+    if args.backend in ("loihi", "lava"):
+        y = _run_on_loihi(args.model, args.dt, x, args.backend)
+    else:
+        net = from_nir(args.model, dt=args.dt)
+        for m in net.modules():
+            if isinstance(m, SpikingNeuron):
+                m.backend = args.backend
+        dev = "cuda" if args.backend == "gpu" else "cpu"
+        with torch.no_grad():
+            y = net.to(dev)(x.to(dev)).cpu()
     if single:
         y = y[:, 0]
     if args.output:

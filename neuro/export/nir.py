@@ -367,3 +367,69 @@ def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_s
     g = to_nir(model, dt=dt, input_shape=input_shape)
     nir.write(str(path), g)
     return g
+
+
+def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> list:
+    """The synapse+neuron layers of a NIR chain as :class:`neuro.export.loihi.FloatLayer` s (for Loihi).
+
+    Accepts ``Affine``/``Linear`` (and ``Scale``) followed by a neuron, and neuro's delayed-synapse
+    pattern ``Linear`` (fan-out) -> ``Delay`` -> ``Affine``/``Linear``.  Neuron input gains
+    (``r * dt / tau`` and CubaLIF's ``w_in``) are folded into the weights.
+    """
+    from neuro.export.loihi import FloatLayer
+
+    if not isinstance(graph, nir.NIRGraph):
+        graph = nir.read(graph)
+    dt = dt if dt is not None else (graph.metadata or {}).get("dt")
+    if dt is None:
+        raise ConfigError("nir_float_layers needs dt= (seconds per step)")
+    dt = float(dt)
+    layers = []
+    W = b = D = None
+    for name in _chain(graph):
+        node = graph.nodes[name]
+        if isinstance(node, nir.Input | nir.Output):
+            continue
+        if isinstance(node, nir.Affine | nir.Linear):
+            w = np.asarray(node.weight, np.float64)
+            bias = np.asarray(node.bias, np.float64) if isinstance(node, nir.Affine) else np.zeros(w.shape[0])
+            if W is not None and D is not None:  # fan-out -> delay -> weights: one weight per (out, in)
+                n_in = W.shape[1]
+                src = W.argmax(1)  # the input each fan-out channel copies
+                w_full = np.zeros((w.shape[0], n_in))
+                d_full = np.zeros((w.shape[0], n_in), np.int64)
+                o_idx, k_idx = np.nonzero(w)
+                w_full[o_idx, src[k_idx]] = w[o_idx, k_idx]
+                d_full[o_idx, src[k_idx]] = D[k_idx]
+                W, b, D = w_full, bias, d_full
+            elif W is not None:
+                W, b = w @ W, w @ b + bias
+            else:
+                W, b = w, bias
+        elif isinstance(node, nir.Delay):
+            steps = np.asarray(node.delay, np.float64) / dt
+            if W is None or not np.allclose(steps, np.round(steps), atol=1e-4):
+                raise ConfigError(f"node {name}: only a delay after a fan-out Linear, in whole steps, maps to Loihi")
+            D = np.round(steps).astype(np.int64)
+        elif isinstance(node, nir.Scale):
+            if W is None:
+                raise ConfigError(f"node {name}: a Scale must follow a Linear/Affine to map to Loihi")
+            sc = np.asarray(node.scale, np.float64)
+            W, b = W * sc[:, None], b * sc
+        elif isinstance(node, nir.LIF | nir.LI | nir.IF | nir.CubaLIF):
+            if W is None:
+                raise ConfigError(f"node {name}: a neuron without a preceding synapse layer does not map to Loihi")
+            mods = _neuron_from(node, dt, name)
+            gain = float(np.unique(mods[0].scale.numpy())[0]) if len(mods) == 2 else 1.0
+            neuron = mods[-1]
+            a_v, a_i = neuron.decays()
+            layers.append(FloatLayer(weight=W * gain, bias=b * gain, delay=D, beta_mem=float(a_v),
+                                     beta_syn=None if a_i is None else float(a_i),
+                                     v_threshold=None if isinstance(node, nir.LI) else neuron.v_threshold,
+                                     name=name))
+            W = b = D = None
+        else:
+            raise ConfigError(f"node {name}: NIR type {type(node).__name__} does not map to the Loihi backends")
+    if W is not None:
+        raise ConfigError("the graph ends with synapses and no neurons; Loihi layers end in a neuron population")
+    return layers
