@@ -211,3 +211,35 @@ def test_one_nir_graph_on_every_backend(tmp_path):
     assert err < 0.1, err
     if "lava" in outs:
         np.testing.assert_array_equal(outs["lava"], outs["loihi"])
+
+
+def test_recurrent_layer_roundtrips_as_a_subgraph(tmp_path):
+    from neuro.layers import Recurrent
+
+    torch.manual_seed(0)
+    m = nn.Sequential(Recurrent(6, 10, LIF(beta=0.8, decay_input=False)), SeqLinear(10, 3), LI(tau=2.0))
+    x = (torch.rand(30, 2, 6) < 0.4).float()
+    a, b = _roundtrip(m, x, tmp_path)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    g = nir.read(tmp_path / "m.nir")
+    sub = next(n for n in g.nodes.values() if isinstance(n, nir.NIRGraph))
+    assert ("neuron", "w_rec") in sub.edges and ("w_rec", "neuron") in sub.edges
+
+
+def test_snntorch_imports_the_recurrent_subgraph_with_same_spikes():
+    from snntorch.import_nir import import_from_nir
+
+    from neuro.layers import Recurrent
+
+    torch.manual_seed(0)
+    m = nn.Sequential(Recurrent(6, 10, LIF(beta=0.8, decay_input=False)), SeqLinear(10, 3),
+                      LIF(beta=0.9, decay_input=False)).eval()
+    with torch.no_grad():
+        m[0].ff.weight.mul_(4)
+        m[1].weight.mul_(3)
+    x = (torch.rand(40, 2, 6) < 0.4).float()
+    net = import_from_nir(to_nir(m, dt=DT))  # snnTorch turns the subgraph into its recurrent neuron
+    with torch.no_grad():
+        ours, theirs = m(x), _run_snntorch(net, x)
+    assert ours.sum() > 0
+    assert torch.equal(ours, theirs)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError, ShapeError
-from neuro.layers import Flatten, SeqAvgPool2d, SeqBatchNorm, SeqConv2d, SeqDropout, SeqSumPool2d
+from neuro.layers import Flatten, Recurrent, SeqAvgPool2d, SeqBatchNorm, SeqConv2d, SeqDropout, SeqSumPool2d
 from neuro.layers.delay import DelayedLinear
 from neuro.neurons import IF, LI, LIF, CubaLIF
 
@@ -167,6 +167,22 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             shape = [int(np.prod(shape))]
             i += 1
             continue
+        if isinstance(m, Recurrent):
+            shape = shape or [m.ff.in_features]
+            ff_b = _np(m.ff.bias) if m.ff.bias is not None else None
+            add(nir.Affine(weight=_np(m.ff.weight), bias=ff_b) if ff_b is not None else
+                nir.Linear(weight=_np(m.ff.weight)), "affine" if ff_b is not None else "linear")
+            n = m.hidden
+            cell = _neuron_node(m.neuron, n, dt, name)
+            sub = nir.NIRGraph(
+                nodes={"input": nir.Input({"input": np.array([n])}), "neuron": cell,
+                       "w_rec": nir.Linear(weight=_np(m.rec.weight)), "output": nir.Output({"output": np.array([n])})},
+                edges=[("input", "neuron"), ("neuron", "w_rec"), ("w_rec", "neuron"), ("neuron", "output")],
+            )
+            add(sub, "recurrent")
+            shape = [n]
+            i += 1
+            continue
         if isinstance(m, SeqDropout):
             i += 1
             continue
@@ -218,6 +234,43 @@ class _Delay(nn.Module):
         valid = t >= 0
         idx = t.clamp(min=0).unsqueeze(1).expand(T, x.shape[1], -1)
         return torch.gather(x, 0, idx) * valid.unsqueeze(1)
+
+
+class _RecurrentNIR(nn.Module):
+    """A recurrent NIR subgraph: ``s[t] = neuron(gain * (x[t] + W_rec s[t-1]))`` (``x`` already projected)."""
+
+    def __init__(self, neuron_mods: list[nn.Module], rec: nn.Linear) -> None:
+        super().__init__()
+        self.gain = neuron_mods[0] if len(neuron_mods) == 2 else None
+        self.neuron, self.rec = neuron_mods[-1], rec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.new_zeros(x.shape[1:])
+        state = None
+        out = []
+        for t in range(x.shape[0]):
+            inp = x[t] + self.rec(s)
+            s, state = self.neuron.step(self.gain(inp) if self.gain is not None else inp, state)
+            out.append(s)
+        return torch.stack(out)
+
+
+def _recurrent_from(sub: nir.NIRGraph, dt: float, name: str) -> nn.Module:
+    neurons = [(k, n) for k, n in sub.nodes.items() if isinstance(n, nir.LIF | nir.CubaLIF | nir.IF | nir.LI)]
+    lins = [(k, n) for k, n in sub.nodes.items() if isinstance(n, nir.Linear | nir.Affine)]
+    if len(neurons) != 1 or len(lins) != 1:
+        raise ConfigError(f"node {name}: recurrent subgraphs must hold one neuron node and one Linear/Affine "
+                          f"(found {len(neurons)} and {len(lins)})")
+    (nk, nnode), (lk, lnode) = neurons[0], lins[0]
+    if (nk, lk) not in sub.edges or (lk, nk) not in sub.edges:
+        raise ConfigError(f"node {name}: the subgraph is not a neuron with a recurrent weight loop")
+    w = torch.as_tensor(np.asarray(lnode.weight), dtype=torch.float32)
+    rec = nn.Linear(w.shape[1], w.shape[0], bias=isinstance(lnode, nir.Affine))
+    with torch.no_grad():
+        rec.weight.copy_(w)
+        if isinstance(lnode, nir.Affine):
+            rec.bias.copy_(torch.as_tensor(np.asarray(lnode.bias), dtype=torch.float32))
+    return _RecurrentNIR(_neuron_from(nnode, dt, f"{name}.{nk}"), rec)
 
 
 class _Scale(nn.Module):
@@ -357,6 +410,8 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
             layers.append(_Threshold(np.asarray(node.threshold)))
         elif isinstance(node, nir.LIF | nir.LI | nir.IF | nir.CubaLIF | nir.CubaLI):
             layers.extend(_neuron_from(node, dt, name))
+        elif isinstance(node, nir.NIRGraph):
+            layers.append(_recurrent_from(node, dt, name))
         else:
             raise ConfigError(f"node {name}: NIR type {type(node).__name__} is not supported by from_nir")
     return nn.Sequential(*layers)
