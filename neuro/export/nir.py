@@ -34,7 +34,7 @@ from torch import nn
 from neuro.errors import ConfigError, ShapeError
 from neuro.layers import Flatten, Recurrent, SeqAvgPool2d, SeqBatchNorm, SeqConv2d, SeqDropout, SeqSumPool2d
 from neuro.layers.delay import DelayedLinear
-from neuro.neurons import IF, LI, LIF, CubaLIF
+from neuro.neurons import IF, LI, LIF, CubaLI, CubaLIF
 
 
 def _np(t) -> np.ndarray:
@@ -47,12 +47,17 @@ def _full(v, n: int) -> np.ndarray:
 
 
 def _neuron_node(m: nn.Module, n: int, dt: float, name: str) -> nir.NIRNode:
-    if getattr(m, "v_reset", 0.0) is None:
+    if getattr(m, "spiking", True) and getattr(m, "v_reset", 0.0) is None:
         raise ConfigError(f"{name}: {type(m).__name__} with soft (subtractive) reset has no NIR equivalent; "
                           "use v_reset=0.0 to export")
     v_reset = _full(getattr(m, "v_reset", 0.0) or 0.0, n)
     if isinstance(m, IF):
         return nir.IF(r=_full(1.0 / dt, n), v_threshold=_full(m.v_threshold, n), v_reset=v_reset)
+    if isinstance(m, CubaLI):
+        a_v, a_i = m.decays()
+        tau_syn, tau_mem = dt / (1 - _full(a_i, n)), dt / (1 - _full(a_v, n))
+        return nir.CubaLI(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=np.zeros(n, np.float32),
+                          w_in=tau_syn / dt)
     if isinstance(m, CubaLIF):
         a_v, a_i = m.decays()
         tau_syn, tau_mem = dt / (1 - _full(a_i, n)), dt / (1 - _full(a_v, n))
@@ -188,7 +193,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             continue
         if isinstance(m, SeqBatchNorm):
             raise ConfigError(f"{name}: batch norm must follow a Linear/Conv/DelayedLinear layer to be folded")
-        if isinstance(m, LIF | CubaLIF):
+        if isinstance(m, LIF | CubaLIF):  # CubaLI is a CubaLIF
             if shape is None:
                 raise ConfigError(f"{name}: give input_shape= when the model starts with a neuron")
             n = int(np.prod(shape))
@@ -309,16 +314,20 @@ def _neuron_from(node: nir.NIRNode, dt: float, name: str) -> list[nn.Module]:
     if hasattr(node, "v_leak") and not np.allclose(node.v_leak, 0):
         raise ConfigError(f"node {name}: v_leak != 0 is not supported (neuro's neurons relax toward 0)")
     pre: list[nn.Module] = []
-    if isinstance(node, nir.IF):
+    if isinstance(node, nir.I):
         gain = np.asarray(node.r, np.float64) * dt
-        m: nn.Module = IF(v_threshold=_uniform(node.v_threshold, "v_threshold", name),
+        m: nn.Module = LI(beta=1.0, decay_input=False)  # a pure integrator: no leak
+    elif isinstance(node, nir.IF):
+        gain = np.asarray(node.r, np.float64) * dt
+        m = IF(v_threshold=_uniform(node.v_threshold, "v_threshold", name),
                           v_reset=_uniform(node.v_reset if node.v_reset is not None else 0.0, "v_reset", name))
     elif isinstance(node, nir.CubaLIF | nir.CubaLI):
         a_i, gi = _decay_and_gain(node.tau_syn, node.w_in, dt, name)
         a_v, gv = _decay_and_gain(node.tau_mem, node.r, dt, name)
         gain = gi * gv
         if isinstance(node, nir.CubaLI):
-            raise ConfigError(f"node {name}: CubaLI import is not supported yet")
+            m = CubaLI(beta_syn=_uniform(a_i, "tau_syn", name), beta_mem=_uniform(a_v, "tau_mem", name))
+            return [*([_Scale(np.asarray(gain, np.float32))] if not np.allclose(gain, 1.0, rtol=1e-6) else []), m]
         m = CubaLIF(beta_syn=_uniform(a_i, "tau_syn", name), beta_mem=_uniform(a_v, "tau_mem", name),
                     v_threshold=_uniform(node.v_threshold, "v_threshold", name),
                     v_reset=_uniform(node.v_reset if node.v_reset is not None else 0.0, "v_reset", name))
@@ -408,7 +417,7 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
             layers.append(_Scale(np.asarray(node.scale)))
         elif isinstance(node, nir.Threshold):
             layers.append(_Threshold(np.asarray(node.threshold)))
-        elif isinstance(node, nir.LIF | nir.LI | nir.IF | nir.CubaLIF | nir.CubaLI):
+        elif isinstance(node, nir.LIF | nir.LI | nir.IF | nir.CubaLIF | nir.CubaLI | nir.I):
             layers.extend(_neuron_from(node, dt, name))
         elif isinstance(node, nir.NIRGraph):
             layers.append(_recurrent_from(node, dt, name))

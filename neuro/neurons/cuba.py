@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from neuro.errors import ConfigError
 from neuro.neurons.base import DecayParameter, SpikingNeuron, decay_from
 
 
@@ -56,3 +57,18 @@ class CubaLIF(SpikingNeuron):
 
     def decays(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.beta_mem(), self.beta_syn()
+
+
+class CubaLI(CubaLIF):
+    """Current-based leaky integrator without spikes: returns its membrane (a CUBA readout)."""
+
+    spiking = False
+
+    def __init__(self, tau_syn: float | None = 2.0, tau_mem: float | None = 2.0, **kwargs) -> None:
+        for bad in ("v_threshold", "v_reset", "detach_reset"):
+            if bad in kwargs:
+                raise ConfigError(f"CubaLI does not spike; {bad}= is not an option")
+        super().__init__(tau_syn, tau_mem, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"backend={self.backend or 'auto'}"
