@@ -32,7 +32,16 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError, ShapeError
-from neuro.layers import Flatten, Recurrent, SeqAvgPool2d, SeqBatchNorm, SeqConv2d, SeqDropout, SeqSumPool2d
+from neuro.layers import (
+    Flatten,
+    Recurrent,
+    SeqAvgPool2d,
+    SeqBatchNorm,
+    SeqConv1d,
+    SeqConv2d,
+    SeqDropout,
+    SeqSumPool2d,
+)
 from neuro.layers.delay import DelayedLinear
 from neuro.neurons import IF, LI, LIF, CubaLI, CubaLIF
 
@@ -143,6 +152,19 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             add(nir.Affine(weight=weight, bias=bias) if bias is not None else nir.Linear(weight=weight),
                 "affine" if bias is not None else "linear")
             shape = [m.out_features]
+            i += 2 if fold else 1
+            continue
+        if isinstance(m, SeqConv1d):
+            if shape is None:
+                raise ConfigError("to_nir needs input_shape=(C, L) for a model starting with a convolution")
+            weight = _np(m.weight)
+            bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
+            if fold:
+                weight, bias = _fold_bn(weight, bias, nxt)
+            add(nir.Conv1d(input_shape=int(shape[1]), weight=weight, stride=m.stride[0], padding=m.padding[0],
+                           dilation=m.dilation[0], groups=m.groups, bias=bias), "conv1d")
+            with torch.no_grad():
+                shape = list(nn.Conv1d.forward(m, torch.zeros(1, *shape)).shape[1:])
             i += 2 if fold else 1
             continue
         if isinstance(m, SeqConv2d):
@@ -394,6 +416,16 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
                 if isinstance(node, nir.Affine):
                     lin.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
             layers.append(lin)
+        elif isinstance(node, nir.Conv1d):
+            w = np.asarray(node.weight)
+            pad = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).flat[0])
+            conv1 = SeqConv1d(w.shape[1] * node.groups, w.shape[0], w.shape[2],
+                              stride=int(np.asarray(node.stride).flat[0]), padding=pad,
+                              dilation=int(np.asarray(node.dilation).flat[0]), groups=node.groups)
+            with torch.no_grad():
+                conv1.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+                conv1.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
+            layers.append(conv1)
         elif isinstance(node, nir.Conv2d):
             w = np.asarray(node.weight)
             conv = SeqConv2d(w.shape[1] * node.groups, w.shape[0], tuple(w.shape[2:]), stride=node.stride,
