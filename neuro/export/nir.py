@@ -93,11 +93,30 @@ def _fold_bn(weight: np.ndarray, bias: np.ndarray, bn: SeqBatchNorm) -> tuple[np
     return w, bias * scale + shift
 
 
-def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int] | None = None) -> nir.NIRGraph:
+# What each client's NIR importer reads (its own import code decides; checked for snnTorch 1.0).
+CLIENT_NODES = {
+    "snntorch": {"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "IF", "LIF", "CubaLIF",
+                 "NIRGraph"},
+}
+
+
+def check_client(graph: nir.NIRGraph, client: str) -> None:
+    """Raise a clear error naming every node that ``client`` cannot import (e.g. delays for snnTorch)."""
+    if client not in CLIENT_NODES:
+        raise ConfigError(f"unknown NIR client {client!r}; known: {', '.join(CLIENT_NODES)}")
+    bad = [f"{k} ({type(n).__name__})" for k, n in graph.nodes.items() if type(n).__name__ not in CLIENT_NODES[client]]
+    if bad:
+        raise ConfigError(f"{client} cannot represent these nodes: {', '.join(bad)}; export without target= "
+                          "to keep them, or remove them from the model")
+
+
+def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int] | None = None,
+           target: str | None = None) -> nir.NIRGraph:
     """Export a sequential neuro model (``nn.Sequential`` or a model with ``.net``) to a NIR graph.
 
     ``dt`` is the simulation step in seconds (required: it fixes every time constant).
     ``input_shape`` is the per-step input shape without batch (inferred from the first layer).
+    ``target`` names a client (``"snntorch"``): nodes it cannot import raise an error naming them.
     """
     if dt is None or dt <= 0:
         raise ConfigError("to_nir needs the time step dt= in seconds (e.g. dt=1e-3) to convert time constants")
@@ -236,6 +255,8 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     names = ["input", *order, "output"]
     g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)),
                      metadata={"producer": "neuro", "dt": dt})
+    if target is not None:
+        check_client(g, target)
     return g
 
 
