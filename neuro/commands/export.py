@@ -5,14 +5,14 @@ from __future__ import annotations
 from neuro.cli import arg, command, print_json
 
 
-def _export_nir(model, out: str, dt: float, input_shape) -> dict:
+def _export_nir(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
     from neuro.export import write_nir
 
-    g = write_nir(model, out, dt=dt, input_shape=input_shape)
+    g = write_nir(model, out, dt=dt, input_shape=input_shape, target=client)
     return {"file": out, "format": "nir", "nodes": {k: type(v).__name__ for k, v in g.nodes.items()}}
 
 
-def _export_loihi(model, out: str, dt: float, input_shape) -> dict:
+def _export_loihi(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
     from neuro.export.loihi import export_loihi
 
     report = export_loihi(model, out)
@@ -27,12 +27,13 @@ EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
          args=[arg("checkpoint"), arg("--to", choices=sorted(EXPORTERS), required=True), arg("output"),
                arg("--dt", type=float, default=1e-3, help="seconds per simulation step (fixes time constants)"),
                arg("--input-shape", type=int, nargs="+", default=None),
+               arg("--client", default=None, help="NIR only: check the graph against a client's importer (snntorch)"),
                arg("--json", action="store_true")])
 def export(args) -> int:
     from neuro.models import load_checkpoint
 
     model, ckpt = load_checkpoint(args.checkpoint)
-    info = EXPORTERS[args.to](model, args.output, args.dt, args.input_shape)
+    info = EXPORTERS[args.to](model, args.output, args.dt, args.input_shape, args.client)
     print_json(info) if args.json else print(f"wrote {args.output} ({len(info['nodes'])} nodes)")
     return 0
 

@@ -479,9 +479,10 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
     return nn.Sequential(*layers)
 
 
-def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_shape=None) -> nir.NIRGraph:
+def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_shape=None,
+              target: str | None = None) -> nir.NIRGraph:
     """Export ``model`` and write it with ``nir.write`` (an HDF5 ``.nir`` file)."""
-    g = to_nir(model, dt=dt, input_shape=input_shape)
+    g = to_nir(model, dt=dt, input_shape=input_shape, target=target)
     nir.write(str(path), g)
     return g
 
