@@ -93,3 +93,18 @@ def test_lsm_classifies_real_nmnist(shared_data):
     r = lsm_nmnist(shared_data / "nmnist-small", n=300)
     assert r["ridge_accuracy"] > 0.6 and r["logistic_accuracy"] > 0.6  # chance 0.1
     assert 0 < r["firing_rate"] < 1 and r["synops_per_sample"] > 0
+
+
+def test_reservoir_exports_to_nir_with_the_same_spikes(tmp_path):
+    import nir
+
+    from neuro.export import from_nir, to_nir
+
+    m = LiquidStateMachine(8, n=64, seed=3, input_scale=3.0)
+    x = (torch.rand(25, 2, 8) < 0.3).float()
+    nir.write(tmp_path / "lsm.nir", to_nir(m, dt=1e-3))
+    back = from_nir(nir.read(tmp_path / "lsm.nir"))
+    with torch.no_grad():
+        a, b = m(x), back(x)
+    assert a.sum() > 0
+    torch.testing.assert_close(a, b)

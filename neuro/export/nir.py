@@ -120,6 +120,14 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     """
     if dt is None or dt <= 0:
         raise ConfigError("to_nir needs the time step dt= in seconds (e.g. dt=1e-3) to convert time constants")
+    from neuro.models.lsm import LiquidStateMachine
+
+    if isinstance(model, LiquidStateMachine):  # a reservoir is one recurrent layer: input projection + loop
+        rec = Recurrent(model.n_in, model.n, model.neuron, bias=False)
+        with torch.no_grad():
+            rec.ff.weight.copy_(model.w_in)
+            rec.rec.weight.copy_(model.w_rec)
+        model = nn.Sequential(rec)
     mods = list(getattr(model, "net", model)) if isinstance(getattr(model, "net", model), nn.Sequential) else None
     if mods is None:
         raise ConfigError(f"to_nir exports nn.Sequential models (or models with a .net Sequential), got "
