@@ -33,13 +33,14 @@ def _table(title: str, s: dict) -> None:
                arg("--T", type=int, default=None, help="time steps (default 6; 4 with --quick)"),
                arg("--training", choices=["bptt", "online"], default="bptt",
                    help="BPTT with surrogate gradients, or online learning from presynaptic traces"),
-               arg("--ewc-lambda", type=float, default=500.0)])
+               arg("--train-per-task", type=int, default=None, help="use only this many training images per task"),
+               arg("--ewc-lambda", type=float, default=1000.0)])
 def experiment_hlop_pmnist(args) -> int:
     from neuro.experiments.hlop import run_pmnist
 
     s = run_pmnist(quick=args.quick, root=args.root, methods=tuple(args.methods), tasks_n=args.tasks,
                    epochs=args.epochs, T=args.T, training=args.training, seed=args.seed, out=args.out,
-                   progress=args.progress, ewc_lambda=args.ewc_lambda)
+                   progress=args.progress, ewc_lambda=args.ewc_lambda, n_train=args.train_per_task)
     if args.json:
         print_json(s)
     else:

@@ -254,14 +254,14 @@ def _row(name: str, r) -> dict:
 def run_pmnist(quick: bool = False, root=None, methods: tuple[str, ...] = ("hlop", "finetune", "ewc", "gpm",
                "multitask"), tasks_n: int | None = None, epochs: int | None = None, T: int | None = None,
                hidden: int | None = None, training: str = "bptt", seed: int = 0, out: str | Path | None = None,
-               progress: bool = False, ewc_lambda: float = 500.0) -> dict:
+               progress: bool = False, ewc_lambda: float = 1000.0, n_train: int | None = None) -> dict:
     """Permuted MNIST: every strategy on the same tasks and network; returns the JSON summary."""
     n_tasks = tasks_n or (3 if quick else 10)
     T = T or (4 if quick else 6)
     hidden = hidden or 800
     epochs = epochs or (2 if quick else 3)
-    tasks, info = pmnist_tasks(n_tasks, root, n_train=4000 if quick else None, n_test=1000 if quick else None,
-                               seed=seed)
+    tasks, info = pmnist_tasks(n_tasks, root, n_train=n_train or (4000 if quick else None),
+                               n_test=1000 if quick else None, seed=seed)
     cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.1, training=training, seed=seed, progress=progress)
     scale = hidden / 800
     neurons = [[k if j == 0 else max(1, int(round(k * scale))) for j, k in enumerate(row)] for row in PMNIST_NEURONS]

@@ -152,6 +152,8 @@ class FineTune(Strategy):
 class EWC(Strategy):
     """Elastic weight consolidation: ``lam/2 * sum F (theta - theta*)^2`` with the summed Fisher.
 
+    ``lam * F`` is capped at ``1 / lr`` per weight so that SGD on the penalty stays stable.
+
     The diagonal Fisher is the mean squared per-sample gradient of the log-likelihood of the
     predicted class over ``samples`` training examples of each finished task.
     """
@@ -169,10 +171,14 @@ class EWC(Strategy):
         if not self.fisher:
             return None
         total = 0.0
+        cap = 1.0 / self.config.lr
         for n, p in self.model.named_parameters():
             if n in self.fisher:
-                total = total + (self.fisher[n] * (p - self.anchor[n]) ** 2).sum()
-        return 0.5 * self.lam * total
+                # lam * F is capped at 1 / lr: one SGD step then pulls a weight at most back to its
+                # anchor; beyond lr * lam * F = 2 plain gradient descent on the penalty diverges
+                coef = (self.lam * self.fisher[n]).clamp(max=cap)
+                total = total + (coef * (p - self.anchor[n]) ** 2).sum()
+        return 0.5 * total
 
     def after_task(self, t: int, task: Task) -> None:
         model = self.model
@@ -464,7 +470,7 @@ def plot_accuracy_matrix(results: dict[str, np.ndarray], path: str | Path, title
         if n <= 10:
             for i in range(n):
                 for j in range(i + 1):
-                    ax.text(j, i, f"{a[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
+                    ax.text(j, i, f"{a[i, j]:.0f}", ha="center", va="center", fontsize=6, color="k")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="test accuracy (%)")
     if title:
         fig.suptitle(title)
