@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from neuro.experiments.hlop import PMNIST_NEURONS, SpikingMLP, pmnist_tasks
+from neuro.experiments.hlop import HEBBIAN_ITERATIONS, HEBBIAN_LR, PMNIST_NEURONS, SpikingMLP, pmnist_tasks
 from neuro.learning.continual import FineTune, HLOPStrategy, TrainConfig, plot_accuracy_matrix, run_continual
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     for name, strategy in [
         ("finetune", FineTune()),
         # Hebbian subspace neurons per task for the input, hidden-1 and hidden-2 layers
-        ("hlop", HLOPStrategy(PMNIST_NEURONS, lr=[0.001, 0.01, 0.01], iterations=5)),
+        ("hlop", HLOPStrategy(PMNIST_NEURONS, lr=HEBBIAN_LR, iterations=HEBBIAN_ITERATIONS)),
     ]:
         torch.manual_seed(0)
         result = run_continual(SpikingMLP((784, 800, 800, 10), T=a.T), tasks, strategy, config)
