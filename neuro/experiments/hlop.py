@@ -286,6 +286,7 @@ def run_pmnist(quick: bool = False, root=None, methods: tuple[str, ...] = ("hlop
         results[m] = run_continual(model(), tasks, strat, cfg)
     return _report("hlop-pmnist", results, info, {"tasks": n_tasks, "epochs_per_task": epochs, "T": T,
                    "network": f"784-{hidden}-{hidden}-10 LIF", "training": training, "batch_size": 64, "lr": 0.1,
+                   "hebbian_lr": list(HEBBIAN_LR), "hebbian_iterations": HEBBIAN_ITERATIONS, "ewc_lambda": ewc_lambda,
                    "quick": quick, "seed": seed}, out)
 
 
