@@ -103,15 +103,15 @@ VARIANTS = [
 ]
 
 
-def _run(make, backend, dtype, seed=0):
+def _run(make, backend, dtype, seed=0, device="cpu"):
     torch.manual_seed(seed)
-    n = make(backend).to(dtype)
-    r = (torch.rand(14, 3, 5, dtype=dtype) * 3 - 0.5).requires_grad_()
-    c = torch.randn(14, 3, 5, dtype=dtype).requires_grad_()
-    st = TwoPointState((torch.rand(3, 5, dtype=dtype) * 0.5).requires_grad_(),
-                       torch.randn(3, 5, dtype=dtype).requires_grad_())
+    n = make(backend).to(dtype).to(device)
+    r = (torch.rand(14, 3, 5, dtype=dtype) * 3 - 0.5).to(device).requires_grad_()
+    c = torch.randn(14, 3, 5, dtype=dtype).to(device).requires_grad_()
+    st = TwoPointState((torch.rand(3, 5, dtype=dtype) * 0.5).to(device).requires_grad_(),
+                       torch.randn(3, 5, dtype=dtype).to(device).requires_grad_())
     out, new = n(r, c, st, return_state=True)
-    w = torch.randn(out.shape, dtype=dtype)
+    w = torch.randn(out.shape, dtype=dtype).to(device)
     ((out * w).sum() + 0.3 * new.v.sum() + 0.2 * new.p.sum()).backward()
     grads = [r.grad, c.grad, st.v.grad, st.p.grad, n.beta.logit.grad, n.beta_apical.logit.grad]
     return out.detach(), new, grads
@@ -167,6 +167,21 @@ def test_triton_kernel_matches_the_reference_in_the_interpreter():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "triton two-point ok" in r.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("mod,kw", VARIANTS)
+def test_triton_kernel_matches_the_reference_on_cuda(mod, kw):
+    def make(backend):
+        return TwoPointLIF(mod, tau=3.0, tau_apical=4.0, learn_beta=True, learn_apical=True, shape=(5,),
+                           backend=backend, **kw)
+
+    y1, s1, g1 = _run(make, "torch", torch.float32, device="cuda")
+    y2, s2, g2 = _run(make, "gpu", torch.float32, device="cuda")
+    assert y2.is_cuda and torch.equal(y1, y2)
+    for a, b in zip(g1 + [s1.v, s1.p], g2 + [s2.v, s2.p], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_context_sources():

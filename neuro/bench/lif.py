@@ -20,6 +20,7 @@ def _neuro(backend: str, tau: float) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _spikingjelly(tau: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """SpikingJelly's multi-step LIFNode: it dispatches to its own fused CPU / CUDA / Triton kernels."""
     try:
         from spikingjelly.activation_based import neuron, surrogate
     except Exception:
@@ -97,26 +98,51 @@ def tune_allocator() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
+def _cuda_peak(fn: Callable[[], Any]) -> int:
+    """Peak growth of CUDA memory allocated by torch while ``fn`` runs, in bytes."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return max(0, torch.cuda.max_memory_allocated() - base)
+
+
 def run_lif_bench(
-    T: int = 500, B: int = 16, N: int = 1024, tau: float = 2.0, repeat: int = 5, quick: bool = False
+    T: int = 500, B: int = 16, N: int = 1024, tau: float = 2.0, repeat: int = 5, quick: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Time forward+backward of each implementation on the same input; returns the JSON-able results."""
+    """Time forward+backward of each implementation on the same input; returns the JSON-able results.
+
+    ``device="cuda"`` runs every implementation on the GPU: neuro's Triton kernels against
+    SpikingJelly's CUDA kernels, snnTorch, Norse and the roofline proxy.
+    """
+    from neuro.errors import ConfigError
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("bench lif --device cuda needs a CUDA GPU; none is visible (run with --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"bench lif runs on cpu or cuda, not {device!r}")
     tuned = tune_allocator()
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(T, B, N, generator=g) * 1.5
-    linear = nn.Linear(N, N)
+    x = (torch.rand(T, B, N, generator=g) * 1.5).to(dev)
+    linear = nn.Linear(N, N).to(dev)
     with torch.no_grad():
         linear.weight.mul_(3.0)
 
+    gpu = dev.type == "cuda"
+    fused = "neuro gpu (fused, Triton)" if gpu else "neuro cpu (fused)"
     impls: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
-        "neuro cpu (fused)": _neuro("cpu", tau),
+        fused: _neuro("gpu" if gpu else "cpu", tau),
         "neuro torch (reference)": _neuro("torch", tau),
         "spikingjelly": _spikingjelly(tau),
-        "snntorch": _snntorch(tau),
-        "norse": _norse(tau),
-        "roofline proxy sigmoid(x)*2": _roofline,
     }
-    slow = {"neuro torch (reference)", "snntorch", "norse"}
+    impls.update({"snntorch": _snntorch(tau), "norse": _norse(tau), "roofline proxy sigmoid(x)*2": _roofline})
+    for fn in impls.values():
+        if isinstance(fn, nn.Module):
+            fn.to(dev)
+    slow = set() if gpu else {"neuro torch (reference)", "snntorch", "norse"}
     results: dict[str, Any] = {"config": {"T": T, "B": B, "N": N, "tau": tau}, "rows": []}
     ref_spikes = None
     for name, fn in impls.items():
@@ -139,15 +165,15 @@ def run_lif_bench(
             if task == "lif":
                 xg = x.detach().requires_grad_()
                 row["saved_for_backward_MB"] = saved_bytes(lambda fn=fn, xg=xg: fn(xg), xg) / 2**20
-                row["peak_alloc_MB"] = peak_memory(step) / 2**20
+                row["peak_alloc_MB"] = (_cuda_peak(step) if gpu else peak_memory(step)) / 2**20
         with torch.no_grad():
             spikes = fn(x)
-        if name.startswith("neuro cpu"):
+        if name == fused:
             ref_spikes = spikes
         if ref_spikes is not None and not name.startswith("roofline"):
             row["spikes_equal_to_neuro"] = bool(torch.equal(spikes, ref_spikes))
         results["rows"].append(BenchResult(name, row["lif_s"], extra=row).as_dict())
-    base = next(r for r in results["rows"] if r["name"].startswith("neuro cpu"))
+    base = next(r for r in results["rows"] if r["name"] == fused)
     for r in results["rows"]:
         if r.get("available", True) and "lif_s" in r:
             r["neuro_speedup_lif"] = r["lif_s"] / base["lif_s"]
@@ -158,8 +184,10 @@ def run_lif_bench(
         "speedup_vs_spikingjelly": sj["lif_s"] / base["lif_s"] if sj else None,
         "ratio_to_roofline": base["lif_s"] / roof["lif_s"],
     }
+    results["config"]["device"] = dev.type
     results["machine"] = {
         "cpu": platform.processor() or platform.machine(),
+        "gpu": torch.cuda.get_device_name() if gpu else None,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "allocator_tuned": tuned,

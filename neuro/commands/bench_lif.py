@@ -15,13 +15,15 @@ from neuro.cli import arg, command, print_json
         arg("--N", type=int, default=1024),
         arg("--repeat", type=int, default=5),
         arg("--quick", action="store_true", help="one timed run per implementation"),
+        arg("--device", default="cpu", choices=["cpu", "cuda"], help="run every implementation on this device"),
     ],
 )
 def bench_lif(args) -> int:
     from neuro.bench.lif import run_lif_bench
     from neuro.bench.timing import print_table
 
-    res = run_lif_bench(T=args.T, B=args.B, N=args.N, repeat=args.repeat, quick=args.quick)
+    res = run_lif_bench(T=args.T, B=args.B, N=args.N, repeat=args.repeat, quick=args.quick,
+                         device=args.device)
     if args.json:
         print_json(res)
         return 0
@@ -43,7 +45,8 @@ def bench_lif(args) -> int:
         )
     c = res["config"]
     print_table(
-        f"LIF fwd+bwd, T={c['T']} B={c['B']} N={c['N']} (median seconds; {res['machine']['threads']} threads)",
+        f"LIF fwd+bwd, T={c['T']} B={c['B']} N={c['N']} on {res['machine']['gpu'] or 'CPU'} "
+        f"(median seconds; {res['machine']['threads']} threads)",
         ["implementation", "LIF s", "Linear+LIF s", "x slower than neuro", "saved MB", "peak alloc MB", "same spikes"],
         rows,
     )
