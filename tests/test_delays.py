@@ -81,6 +81,26 @@ def test_event_driven_matmul_gradients_match_dense():
     torch.testing.assert_close(wa.grad, wb.grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("train", [True, False])
+def test_delayed_layer_on_cuda_matches_cpu(train):
+    torch.manual_seed(3)
+    m = DelayedLinear(20, 16, max_delay=12, sigma=0.7).train(train)
+    x = (torch.rand(30, 4, 20) < 0.2).float()
+    outs = []
+    for dev in ("cpu", "cuda"):
+        mm = DelayedLinear(20, 16, max_delay=12, sigma=0.7).train(train).to(dev)
+        mm.load_state_dict(m.state_dict())
+        xx = x.to(dev).requires_grad_()
+        y = mm(xx)
+        (y * torch.linspace(-1, 1, y.numel(), device=dev).reshape(y.shape)).sum().backward()
+        outs.append([t.detach().cpu() for t in (y, xx.grad, mm.weight.grad)])
+    assert outs[1][0].abs().sum() > 0
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_modes_and_sigma_schedule():
     assert DelayedLinear(3, 2, mode="fixed").delay.requires_grad is False
     fixed = DelayedLinear(3, 2, mode="fixed")

@@ -80,12 +80,22 @@ def _inputs(B: int, T: int, n_in: int, seed: int = 0) -> tuple[torch.Tensor, tor
     return x, torch.randint(0, 20, (B,), generator=g)
 
 
-def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int = 3) -> dict[str, Any]:
+def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int = 3,
+                    device: str = "cpu") -> dict[str, Any]:
+    """Time one training step and one evaluation pass of both models on ``device`` (same inputs)."""
+    from neuro.errors import ConfigError
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("bench delays --device cuda needs a CUDA GPU; none is visible (run with --device cpu)")
     torch.manual_seed(0)
     ours = DelaySNN()
     ours.set_sigma(sigma)
     ref = ReferenceDelaySNN(ours)
+    ours.to(dev)
+    ref.to(dev)
     x, y = _inputs(B, T, 140)
+    x, y = x.to(dev), y.to(dev)
 
     # outputs compared without dropout (the masks are drawn differently)
     for m in (ours, ref):
@@ -121,7 +131,7 @@ def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int =
     t_ref = median(time_it(step(ref, ref_opt), repeat=repeat))
 
     # evaluation: integer delays, one tap per synapse
-    ref2 = ReferenceDelaySNN(ours)
+    ref2 = ReferenceDelaySNN(ours).to(dev)
     ref2.set_eval_delays()
     ours.eval()
     ref2.eval()
@@ -130,7 +140,7 @@ def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int =
         e_ours = median(time_it(lambda: ours(x), repeat=repeat))
         e_ref = median(time_it(lambda: ref2(x), repeat=repeat))
     return {
-        "config": {"B": B, "T": T, "sigma": sigma, "model": "140-256-256-20, max_delay 24"},
+        "config": {"B": B, "T": T, "sigma": sigma, "model": "140-256-256-20, max_delay 24", "device": dev.type},
         "train_step_s": {"neuro": t_ours, "dcls+spikingjelly": t_ref},
         "eval_s": {"neuro": e_ours, "dcls+spikingjelly": e_ref},
         "train_speedup": t_ref / t_ours,
