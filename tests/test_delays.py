@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -92,13 +94,50 @@ def test_delayed_layer_on_cuda_matches_cpu(train):
     for dev in ("cpu", "cuda"):
         mm = DelayedLinear(20, 16, max_delay=12, sigma=0.7).train(train).to(dev)
         mm.load_state_dict(m.state_dict())
-        xx = x.to(dev).requires_grad_()
+        xx = x.detach().to(dev).requires_grad_()
         y = mm(xx)
         (y * torch.linspace(-1, 1, y.numel(), device=dev).reshape(y.shape)).sum().backward()
         outs.append([t.detach().cpu() for t in (y, xx.grad, mm.weight.grad)])
     assert outs[1][0].abs().sum() > 0
     for a, b in zip(*outs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+_GATHER_CHECK = """
+import torch
+from torch.nn import functional as F
+from neuro.backends.delay_gpu import gather_delayed_matmul
+dev = DEVICE
+torch.manual_seed(4)
+T, B, I, O = 23, 3, 37, 41  # sizes that are not multiples of the block sizes
+x = ((torch.rand(T, B, I) < 0.3).float() * torch.rand(T, B, I)).to(dev)
+w, D = torch.randn(O, I).to(dev), torch.randint(0, 9, (O, I)).to(dev)
+k = torch.zeros(O, I, 9, device=dev).scatter_(2, D.unsqueeze(-1), 1.0)
+xa, wa, xb, wb = (t.clone().requires_grad_() for t in (x, w, x, w))
+ya = gather_delayed_matmul(xa, wa, D)
+yb = F.conv1d(F.pad(xb.permute(1, 2, 0), (8, 0)), (wb.unsqueeze(-1) * k).flip(-1)).permute(2, 0, 1)
+g = torch.randn_like(ya)
+(ya * g).sum().backward(); (yb * g).sum().backward()
+for a, b in ((ya, yb), (xa.grad, xb.grad), (wa.grad, wb.grad)):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+print("gather ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_triton_gather_delays_match_dense_in_the_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    code = _GATHER_CHECK.replace("DEVICE", "'cpu'")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "gather ok" in r.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_triton_gather_delays_match_dense_on_cuda():
+    torch.backends.cudnn.allow_tf32 = False
+    exec(_GATHER_CHECK.replace("DEVICE", "'cuda'"), {})
 
 
 def test_modes_and_sigma_schedule():

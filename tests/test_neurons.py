@@ -51,7 +51,7 @@ def _run(m, x, state):
     if state is not None:
         st = State(*(None if t is None else t.clone().requires_grad_() for t in state))
     y, new = m(xx, st, return_state=True)
-    g = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
+    g = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=y.device).reshape(y.shape)
     loss = (y * g).sum() + sum((t * (k + 1)).sum() for k, t in enumerate(new) if t is not None)
     loss.backward()
     grads = [xx.grad] + ([t.grad for t in st if t is not None] if st is not None else [])

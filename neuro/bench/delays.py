@@ -88,6 +88,16 @@ def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int =
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("bench delays --device cuda needs a CUDA GPU; none is visible (run with --device cpu)")
+    # full float32 on both sides: TF32 convolutions would make the outputs differ (spikes flip)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return _run(B, T, sigma, repeat, dev)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _run(B: int, T: int, sigma: float, repeat: int, dev: torch.device) -> dict[str, Any]:
     torch.manual_seed(0)
     ours = DelaySNN()
     ours.set_sigma(sigma)

@@ -34,14 +34,14 @@ def _spikingjelly(tau: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return run
 
 
-def _snntorch(tau: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _snntorch(tau: float, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
     try:
         import snntorch as snn
     except Exception:
         return None
     # snnTorch's Leaky has no input scaling; the same dynamics as decay_input=True use x * (1 - beta).
     beta = 1 - 1 / tau
-    m = snn.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero", reset_delay=False)
+    m = snn.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero", reset_delay=False).to(device)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         mem = m.init_leaky()
@@ -55,14 +55,15 @@ def _snntorch(tau: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return run
 
 
-def _norse(tau: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _norse(tau: float, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
     try:
         from norse.torch import LIFBoxCell, LIFBoxParameters
     except Exception:
         return None
     # Norse integrates v += dt * tau_mem_inv * (v_leak - v + x); dt * tau_mem_inv = 1/tau gives the
     # decay_input=True LIF.
-    p = LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / tau / 1e-3), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0))
+    p = LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / tau / 1e-3, device=device),
+                         v_th=torch.tensor(1.0, device=device), v_reset=torch.tensor(0.0, device=device))
     cell = LIFBoxCell(p, dt=1e-3)
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +139,7 @@ def run_lif_bench(
         "neuro torch (reference)": _neuro("torch", tau),
         "spikingjelly": _spikingjelly(tau),
     }
-    impls.update({"snntorch": _snntorch(tau), "norse": _norse(tau), "roofline proxy sigmoid(x)*2": _roofline})
+    impls.update({"snntorch": _snntorch(tau, dev), "norse": _norse(tau, dev), "roofline proxy sigmoid(x)*2": _roofline})
     for fn in impls.values():
         if isinstance(fn, nn.Module):
             fn.to(dev)

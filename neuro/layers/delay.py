@@ -121,10 +121,16 @@ def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) 
     """``y[t, b, o] = sum_i W[o, i] x[t - D[o, i], b, i]`` with integer delays (causal, zero before 0).
 
     CPU: event-driven numba kernels (work proportional to the number of non-zero inputs).
+    CUDA: a Triton gather, one tap per synapse (:mod:`neuro.backends.delay_gpu`).
     Other devices: one masked matmul per distinct delay value.
     """
     if x.device.type == "cpu" and _NUMBA:
         return _DelayedMatmul.apply(x, weight, delays)
+    if x.device.type == "cuda":
+        from neuro.backends.delay_gpu import gather_delayed_matmul, triton
+
+        if triton is not None:
+            return gather_delayed_matmul(x, weight, delays)
     T = x.shape[0]
     y = x.new_zeros((T, x.shape[1], weight.shape[0]))
     for d in torch.unique(delays).tolist():
