@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+import neuro.layers.delay as delay_mod
 from neuro.errors import ConfigError, HardwareLimitError, ShapeError
 from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
 from neuro.models.delay_snn import DelaySNN
@@ -29,12 +30,15 @@ def _dcls_like(m: DelayedLinear):
     return ref
 
 
+@pytest.mark.parametrize("path", ["event", "dense"])
 @pytest.mark.parametrize("sigma", [0.5, 2.0, 12.0])
-def test_gauss_kernel_equals_dcls_forward_and_backward(sigma):
+def test_gauss_kernel_equals_dcls_forward_and_backward(sigma, path, monkeypatch):
+    # the event-driven CPU kernels (sparse input) and the dense convolution must both equal dcls
+    monkeypatch.setattr(delay_mod, "EVENT_DENSITY_MAX", 1.0 if path == "event" else -1.0)
     torch.manual_seed(0)
     m = DelayedLinear(12, 9, max_delay=24, sigma=sigma)
     ref = _dcls_like(m)
-    x = (torch.rand(40, 3, 12) < 0.3).float()
+    x = (torch.rand(40, 3, 12) < 0.3).float() * torch.randint(1, 4, (40, 3, 12))  # binned counts
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ya = m(xa)
     yb = ref(F.pad(xb.permute(1, 2, 0), (24, 0))).permute(2, 0, 1)

@@ -82,6 +82,50 @@ try:
                             if tt < T:
                                 gwt[i, o] += v * gy[tt, b, o]
 
+    @njit(parallel=True, nogil=True, fastmath=True, cache=True)
+    def _event_conv_fwd(xb, kt, y, bb):  # type: ignore[no-untyped-def]
+        """y[t + d, b, :] += x[t, b, i] * K[i, d, :] for every non-zero x (xb is x as [B, in, T]).
+
+        Blocks of ``bb`` samples per thread keep their output rows in cache while the kernel
+        slab of one input channel is reused across the block's events.
+        """
+        B, n_in, T = xb.shape
+        K = kt.shape[1]
+        n_out = kt.shape[2]
+        for blk in prange((B + bb - 1) // bb):
+            for i in range(n_in):
+                ki = kt[i]
+                for b in range(blk * bb, min(B, blk * bb + bb)):
+                    xr = xb[b, i]
+                    for t in range(T):
+                        v = xr[t]
+                        if v != 0:
+                            for d in range(min(K, T - t)):
+                                yr = y[t + d, b]
+                                kr = ki[d]
+                                for o in range(n_out):
+                                    yr[o] += v * kr[o]
+
+    @njit(parallel=True, nogil=True, fastmath=True, cache=True)
+    def _event_conv_grad_k(xb, gy, gk, ib):  # type: ignore[no-untyped-def]
+        """gK[i, d, :] += x[t, b, i] * gy[t + d, b, :] over the non-zero x (blocks of ``ib`` inputs)."""
+        B, n_in, T = xb.shape
+        K = gk.shape[1]
+        n_out = gk.shape[2]
+        for blk in prange((n_in + ib - 1) // ib):
+            for b in range(B):
+                for i in range(blk * ib, min(n_in, blk * ib + ib)):
+                    xr = xb[b, i]
+                    gi = gk[i]
+                    for t in range(T):
+                        v = xr[t]
+                        if v != 0:
+                            for d in range(min(K, T - t)):
+                                gr = gi[d]
+                                yr = gy[t + d, b]
+                                for o in range(n_out):
+                                    gr[o] += v * yr[o]
+
     _NUMBA = True
 except ImportError:  # pragma: no cover
     _NUMBA = False
@@ -115,6 +159,102 @@ class _DelayedMatmul(torch.autograd.Function):
             _scatter_bwd_w(xc.numpy(), gyc.numpy(), dt.numpy(), gwt.numpy())
             gw = gwt.t()
         return gx, gw, None
+
+
+# Above this fraction of non-zero inputs the dense convolution (oneDNN) beats the event-driven kernels.
+EVENT_DENSITY_MAX = 0.3
+_EPS = 1e-7  # added to the Gaussian's normalizer (as the torch kernel and dcls do)
+
+
+if _NUMBA:
+
+    @njit(parallel=True, nogil=True, fastmath=True, cache=True)
+    def _gauss_kernel(w, pos, sigma, kt):  # type: ignore[no-untyped-def]
+        """kt[i, d, o] = W[o, i] g_d / (sum_d g_d + eps), g_d = exp(-((d - D[o, i]) / sigma)^2 / 2)."""
+        n_out, n_in = w.shape
+        K = kt.shape[1]
+        for i in prange(n_in):
+            g = np.empty(K, np.float32)  # per thread
+            for o in range(n_out):
+                p = pos[o, i]
+                tot = np.float32(0.0)
+                for d in range(K):
+                    z = (d - p) / sigma
+                    g[d] = np.exp(np.float32(-0.5) * z * z)
+                    tot += g[d]
+                scale = w[o, i] / (tot + np.float32(_EPS))
+                for d in range(K):
+                    kt[i, d, o] = g[d] * scale
+
+    @njit(parallel=True, nogil=True, fastmath=True, cache=True)
+    def _gauss_kernel_grad(w, pos, sigma, gkt, gw, gpos):  # type: ignore[no-untyped-def]
+        """Chain rule through the normalized Gaussian: gradients of W and D from the kernel gradient."""
+        n_out, n_in = w.shape
+        K = gkt.shape[1]
+        for i in prange(n_in):
+            g = np.empty(K, np.float32)  # per thread
+            for o in range(n_out):
+                p = pos[o, i]
+                tot = np.float32(0.0)
+                for d in range(K):
+                    z = (d - p) / sigma
+                    g[d] = np.exp(np.float32(-0.5) * z * z)
+                    tot += g[d]
+                tot += np.float32(_EPS)
+                a = np.float32(0.0)  # sum gk g
+                bq = np.float32(0.0)  # sum gk g (d - D)
+                c = np.float32(0.0)  # sum g (d - D)
+                for d in range(K):
+                    gg = gkt[i, d, o] * g[d]
+                    a += gg
+                    bq += gg * (d - p)
+                    c += g[d] * (d - p)
+                gw[o, i] = a / tot
+                gpos[o, i] = w[o, i] / (tot * sigma * sigma) * (bq - a * c / tot)
+
+
+class _GaussDelayConv(torch.autograd.Function):
+    """Learned-delay synapses on CPU for sparse input, kernels built and differentiated in fused loops.
+
+    Forward and the kernel gradient are event-driven (work proportional to the non-zero inputs);
+    the input gradient is dense (the upstream gradient is) and runs as one oneDNN convolution.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, pos, sigma, K):  # type: ignore[override]
+        T, B, _ = x.shape
+        w = weight.detach().contiguous()
+        p = pos.detach().contiguous()
+        kt = torch.empty((w.shape[1], K, w.shape[0]), dtype=torch.float32)
+        _gauss_kernel(w.numpy(), p.numpy(), np.float32(sigma), kt.numpy())
+        xb = x.detach().permute(1, 2, 0).contiguous()  # [B, in, T]
+        y = torch.zeros((T, B, w.shape[0]), dtype=torch.float32)
+        _event_conv_fwd(xb.numpy(), kt.numpy(), y.numpy(), 4)
+        ctx.save_for_backward(xb, w, p, kt)
+        ctx.sigma = sigma
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        xb, w, p, kt = ctx.saved_tensors
+        K = kt.shape[1]
+        gx = gw = gp = None
+        if ctx.needs_input_grad[0]:
+            # gx[t, b, i] = sum_o sum_d k[o, i, d] gy[t + d, b, o]: a correlation with the future
+            gpad = F.pad(gy.permute(1, 2, 0), (0, K - 1))
+            gx = F.conv1d(gpad, kt.permute(0, 2, 1)).permute(2, 0, 1)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            gkt = torch.zeros_like(kt)
+            _event_conv_grad_k(xb.numpy(), gy.contiguous().numpy(), gkt.numpy(), 8)
+            gw, gp = torch.empty_like(w), torch.empty_like(p)
+            _gauss_kernel_grad(w.numpy(), p.numpy(), np.float32(ctx.sigma), gkt.numpy(), gw.numpy(), gp.numpy())
+        return gx, gw, gp, None, None
+
+
+def _event_path(x: torch.Tensor, n_out: int) -> bool:
+    """Whether the event-driven CPU kernels apply: float32 on CPU, sparse input, outputs to vectorize over."""
+    return (x.device.type == "cpu" and _NUMBA and n_out >= 8 and x.dtype == torch.float32
+            and torch.count_nonzero(x).item() <= EVENT_DENSITY_MAX * x.numel())
 
 
 def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
@@ -228,10 +368,11 @@ class DelayedLinear(nn.Module):
         if self.mode == "none":
             y = x @ self.weight.t()
         elif self.mode == "learned" and self.training:
-            T, B, _ = x.shape
-            k = self.kernel().flip(-1)  # conv tap k applies delay K-1-k
-            xp = F.pad(x.permute(1, 2, 0), (self.max_delay, 0))  # [B, in, T + K - 1]
-            y = F.conv1d(xp, k).permute(2, 0, 1)
+            if _event_path(x, self.out_features) and self.weight.dtype == torch.float32:
+                y = _GaussDelayConv.apply(x, self.weight, self.delay, self.sigma, self.max_delay + 1)
+            else:
+                xp = F.pad(x.permute(1, 2, 0), (self.max_delay, 0))  # [B, in, T + K - 1]
+                y = F.conv1d(xp, self.kernel().flip(-1)).permute(2, 0, 1)  # conv tap k applies delay K-1-k
         else:
             y = delayed_matmul(x, self.weight, self.integer_delays())
         if self.bias is not None:
