@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 import neuro.layers.delay as delay_mod
-from neuro.errors import ConfigError, HardwareLimitError, ShapeError
+from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
 from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
 from neuro.models.delay_snn import DelaySNN
 
@@ -171,6 +171,13 @@ def test_bad_input_and_hardware_limits():
         m.delay.fill_(10.4)
     m.constrain_to_hardware(62)
     assert torch.equal(m.delay, torch.full_like(m.delay, 10.0))
+    x, w = torch.rand(5, 2, 4), torch.rand(3, 4)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        delayed_matmul(x, w, torch.full((3, 4), -1))
+    with pytest.raises(DTypeError, match="must be integers"):
+        delayed_matmul(x, w, torch.full((3, 4), 1.5))
+    with pytest.raises(ShapeError, match="must have the weight's shape"):
+        delayed_matmul(x, w, torch.zeros(4, 3, dtype=torch.int64))
 
 
 def test_shd_model_shapes_params_and_eval_path():

@@ -27,30 +27,39 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neuro.errors import ConfigError, HardwareLimitError, ShapeError
+from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
 from neuro.layers.time import check_seq
 
 try:
     from numba import njit, prange
 
-    @njit(parallel=True, nogil=True, cache=True)
-    def _scatter_fwd(x, wt, dt, y):  # type: ignore[no-untyped-def]
-        """y[t + D[i, o], b, o] += W[i, o] * x[t, b, i] for every non-zero x (wt, dt are [in, out]).
+    @njit(parallel=True, nogil=True, fastmath=True, cache=True)
+    def _scatter_fwd(x, wt, off, y, width, mask):  # type: ignore[no-untyped-def]
+        """y[t + D[i, o], b, o] += W[i, o] * x[t, b, i] for every non-zero x (``wt`` is W as [in, out]).
 
-        ``y`` has ``max(D)`` extra rows at the end, so the inner loop needs no bounds test.
+        Each sample accumulates into a ring of future rows (``width`` = a power of two >= out
+        columns, a power of two of rows above the largest delay; ``mask`` = its size - 1), like a
+        neuromorphic core's dendritic delay buffer: the ring stays in cache, and row ``t`` is final,
+        copied out and cleared once step ``t``'s events are in.  ``off[i, o] = D[i, o] * width + o``.
         """
         T, B, n_in = x.shape
         n_out = wt.shape[1]
         for b in prange(B):
-            yb = y[:, b, :]
+            ring = np.zeros(mask + 1, np.float32)
             for t in range(T):
+                base = t * width
                 for i in range(n_in):
                     v = x[t, b, i]
                     if v != 0:
                         w = wt[i]
-                        d = dt[i]
+                        f = off[i]
                         for o in range(n_out):
-                            yb[t + d[o], o] += w[o] * v
+                            ring[(base + f[o]) & mask] += w[o] * v
+                row = base & mask
+                yr = y[t, b]
+                for o in range(n_out):
+                    yr[o] = ring[row + o]
+                    ring[row + o] = 0.0
 
     @njit(parallel=True, nogil=True, cache=True)
     def _scatter_bwd_x(gy, wt, dt, gx):  # type: ignore[no-untyped-def]
@@ -140,9 +149,11 @@ class _DelayedMatmul(torch.autograd.Function):
         wt = weight.detach().t().contiguous().float()
         dt = delays.t().contiguous().to(torch.int64)
         T = x.shape[0]
-        y = torch.zeros((T + int(dt.max()) + 1, x.shape[1], weight.shape[0]), dtype=torch.float32)
-        _scatter_fwd(xc.numpy(), wt.numpy(), dt.numpy(), y.numpy())
-        y = y[:T]
+        y = torch.empty((T, x.shape[1], weight.shape[0]), dtype=torch.float32)
+        rows = 1 << int(dt.max()).bit_length()  # a power of two > the largest delay
+        width = 1 << (weight.shape[0] - 1).bit_length()  # a power of two >= the outputs
+        off = (dt * width + torch.arange(weight.shape[0])).to(torch.int32)
+        _scatter_fwd(xc.numpy(), wt.numpy(), off.numpy(), y.numpy(), width, rows * width - 1)
         ctx.save_for_backward(xc, wt, dt)
         return y.to(x.dtype)
 
@@ -264,6 +275,18 @@ def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) 
     CUDA: a Triton gather, one tap per synapse (:mod:`neuro.backends.delay_gpu`).
     Other devices: one masked matmul per distinct delay value.
     """
+    check_seq(x, "delayed_matmul", 1)
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"delayed_matmul: weight {tuple(weight.shape)} does not match input channels {x.shape[-1]}; "
+                         "weight must be [out, in]")
+    if delays.shape != weight.shape:
+        raise ShapeError(f"delayed_matmul: delays {tuple(delays.shape)} must have the weight's shape "
+                         f"{tuple(weight.shape)}")
+    if delays.is_floating_point() or delays.is_complex():
+        raise DTypeError(f"delayed_matmul: delays must be integers, got {delays.dtype}; round them first "
+                         "(DelayedLinear.integer_delays())")
+    if delays.numel() and int(delays.min()) < 0:
+        raise ConfigError(f"delayed_matmul: delays must be >= 0 (causal), got {int(delays.min())}")
     if x.device.type == "cpu" and _NUMBA:
         return _DelayedMatmul.apply(x, weight, delays)
     if x.device.type == "cuda":

@@ -9,9 +9,9 @@ from torch.nn import functional as F
 from neuro.errors import ConfigError, ShapeError
 
 
-def check_seq(x: torch.Tensor, layer: nn.Module, feature_dims: int | None = None) -> None:
+def check_seq(x: torch.Tensor, layer: nn.Module | str, feature_dims: int | None = None) -> None:
     """Raise a clear error unless ``x`` is ``[T, B, ...]`` (with ``feature_dims`` feature dims)."""
-    name = type(layer).__name__
+    name = layer if isinstance(layer, str) else type(layer).__name__
     if not isinstance(x, torch.Tensor):
         raise ShapeError(f"{name} expects a tensor [T, B, ...], got {type(x).__name__}")
     if feature_dims is not None and x.dim() != 2 + feature_dims:
