@@ -108,3 +108,18 @@ def test_reservoir_exports_to_nir_with_the_same_spikes(tmp_path):
         a, b = m(x), back(x)
     assert a.sum() > 0
     torch.testing.assert_close(a, b)
+
+
+def test_zero_shot_protocol_on_real_data(shared_data):
+    from neuro.experiments.lsm import lsm_zeroshot
+
+    with pytest.raises(ConfigError, match="disjoint"):
+        lsm_zeroshot(shared_data, n=50, seen=(1, 2), unseen=(2, 3))
+    r = lsm_zeroshot(shared_data, n=300, repeats=2)
+    assert r["seen"] == list(range(7)) and r["unseen"] == [7, 8, 9]
+    assert r["test_samples"]["seen"] > 0 and r["test_samples"]["unseen"] > 0
+    assert len(r["repeats"]) == 2 and r["seen_accuracy"] == pytest.approx(np.mean([x["seen_accuracy"]
+                                                                                    for x in r["repeats"]]))
+    # the projections align the seen digits across modalities: well above 1/7 on an unseen speaker
+    assert r["seen_accuracy"] > 2.5 * r["seen_chance"]
+    assert 0 <= r["unseen_accuracy"] <= 1 and r["unseen_chance"] == pytest.approx(1 / 3)

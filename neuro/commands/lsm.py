@@ -32,11 +32,15 @@ def exp_lsm_fsdd(args) -> int:
     return _show(lsm_fsdd(args.root, args.neurons, seed=args.seed), args)
 
 
-@command("experiment lsm-zeroshot", help="zero-shot audio->image digit matching (train 0-6, test 7-9)", args=_ARGS)
+@command("experiment lsm-zeroshot", help="zero-shot audio->image digit matching (train 0-6, test 7-9)",
+         args=[*_ARGS, arg("--seen", type=int, nargs="+", default=list(range(7)), help="digits used for training"),
+               arg("--unseen", type=int, nargs="+", default=None, help="held-out digits (default: all others)"),
+               arg("--repeats", type=int, default=5, help="pairings / projection seeds averaged")])
 def exp_lsm_zeroshot(args) -> int:
     from neuro.experiments.lsm import lsm_zeroshot
 
-    return _show(lsm_zeroshot(args.root, args.neurons, seed=args.seed), args)
+    return _show(lsm_zeroshot(args.root, args.neurons, seen=args.seen, unseen=args.unseen, seed=args.seed,
+                              repeats=args.repeats), args)
 
 
 @command("bench lsm", help="reservoir feature extraction on N-MNIST, neuro vs the same reservoir in SpikingJelly",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuro.errors import ConfigError
 from neuro.learning.readouts import ContrastiveProjection, LogisticReadout, RidgeReadout
 from neuro.models.lsm import LiquidStateMachine
 
@@ -100,43 +101,60 @@ def lsm_fsdd(root=None, n: int = 1000, test_speakers=("yweweler",), seed: int = 
             "seconds": time.perf_counter() - t0}
 
 
-def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Zero-shot audio -> image digit matching: projections trained on digits 0-6 only.
+def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, seed: int = 0,
+                 repeats: int = 5, unseen=None) -> dict[str, Any]:
+    """Zero-shot audio -> image digit matching: projections trained on the ``seen`` digits only.
 
     Visual: N-MNIST reservoir features; audio: spiking-FSDD reservoir features (speaker ``yweweler``
     held out for testing).  Each training pair joins a visual and an audio sample of the same seen
     digit.  Test: each held-out audio sample is matched to the visual class prototypes (mean visual
-    embedding per class) of its group: the 7 seen digits, or the 3 unseen digits.
+    embedding per class) of its group: the seen digits, or the unseen digits (default: all others).
+    The reservoirs are fixed; pairing and projection training are repeated ``repeats`` times
+    (seeds ``seed .. seed + repeats - 1``) and the accuracies reported per repeat and as mean / std.
     """
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    seen = tuple(int(d) for d in seen)
+    unseen = tuple(int(d) for d in (unseen if unseen is not None else [d for d in range(10) if d not in seen]))
+    if not seen or not unseen or set(seen) & set(unseen) or not set(seen + unseen) <= set(range(10)):
+        raise ConfigError(f"seen {seen} and unseen {unseen} must be non-empty, disjoint sets of digits 0-9")
     t0 = time.perf_counter()
     xv, yv = nmnist_inputs(root)
     xa, ya, spk = fsdd_inputs(root)
     fv, sv = reservoir_features(LiquidStateMachine(xv.shape[2], n=n, seed=seed, input_scale=2.0), xv)
     fa, sa = reservoir_features(LiquidStateMachine(xa.shape[2], n=n, seed=seed + 1, input_scale=2.0), xa)
     test_a = torch.tensor([s == "yweweler" for s in spk])
-    seen_t = torch.tensor(list(seen))
-    unseen = torch.tensor([d for d in range(10) if d not in seen])
-    g = torch.Generator().manual_seed(seed)
-    # training pairs: every seen-class visual sample with a random training audio sample of its digit
-    ia, iv = [], []
-    for d in seen:
-        vis = (yv == d).nonzero().flatten()
-        aud = ((ya == d) & ~test_a).nonzero().flatten()
-        pick = aud[torch.randint(len(aud), (len(vis),), generator=g)]
-        iv.append(vis)
-        ia.append(pick)
-    iv, ia = torch.cat(iv), torch.cat(ia)
-    proj = ContrastiveProjection(fa.shape[1], fv.shape[1], dim=dim).fit(fa[ia], fv[iv], yv[iv], epochs=60, seed=seed)
+    seen_t, unseen_t = torch.tensor(seen), torch.tensor(unseen)
+    runs = []
+    for r in range(repeats):
+        g = torch.Generator().manual_seed(seed + r)
+        # training pairs: every seen-class visual sample with a random training audio sample of its digit
+        ia, iv = [], []
+        for d in seen:
+            vis = (yv == d).nonzero().flatten()
+            aud = ((ya == d) & ~test_a).nonzero().flatten()
+            ia.append(aud[torch.randint(len(aud), (len(vis),), generator=g)])
+            iv.append(vis)
+        iv_t, ia_t = torch.cat(iv), torch.cat(ia)
+        proj = ContrastiveProjection(fa.shape[1], fv.shape[1], dim=dim).fit(fa[ia_t], fv[iv_t], yv[iv_t], epochs=60,
+                                                                            seed=seed + r)
 
-    def accuracy(classes: torch.Tensor) -> float:
-        protos = torch.stack([fv[yv == c].mean(0) for c in classes])
-        sel = test_a & torch.isin(ya, classes)
-        pred = classes[proj.match(fa[sel], protos)]
-        return float((pred == ya[sel]).float().mean())
+        def accuracy(classes: torch.Tensor, proj=proj) -> float:
+            protos = torch.stack([fv[yv == c].mean(0) for c in classes])
+            sel = test_a & torch.isin(ya, classes)
+            pred = classes[proj.match(fa[sel], protos)]
+            return float((pred == ya[sel]).float().mean())
 
-    return {"task": "zero-shot audio->image digits (train 0-6, test 7-9; held-out speaker)",
-            "seen_accuracy": accuracy(seen_t), "seen_chance": 1 / len(seen), "unseen_accuracy": accuracy(unseen),
-            "unseen_chance": 1 / len(unseen), "pairs": len(iv), "visual": sv, "audio": sa,
+        runs.append({"seed": seed + r, "seen_accuracy": accuracy(seen_t), "unseen_accuracy": accuracy(unseen_t)})
+    mean = {k: float(np.mean([x[k] for x in runs])) for k in ("seen_accuracy", "unseen_accuracy")}
+    std = {k: float(np.std([x[k] for x in runs])) for k in ("seen_accuracy", "unseen_accuracy")}
+    n_test = {name: int((test_a & torch.isin(ya, c)).sum()) for name, c in (("seen", seen_t), ("unseen", unseen_t))}
+    return {"task": f"zero-shot audio->image digits (train {list(seen)}, test {list(unseen)}; held-out speaker)",
+            "seen": list(seen), "unseen": list(unseen),
+            "seen_accuracy": mean["seen_accuracy"], "seen_accuracy_std": std["seen_accuracy"],
+            "seen_chance": 1 / len(seen), "unseen_accuracy": mean["unseen_accuracy"],
+            "unseen_accuracy_std": std["unseen_accuracy"], "unseen_chance": 1 / len(unseen),
+            "test_samples": n_test, "repeats": runs, "pairs": int(len(iv_t)), "visual": sv, "audio": sa,
             "seconds": time.perf_counter() - t0}
 
 
