@@ -49,7 +49,7 @@ if triton is not None:
         x_ptr, v_ptr, i_ptr, a_ptr, av_ptr, ai_ptr, c_ptr, out_ptr, hs_ptr, is_ptr, as_ptr, bad_ptr,
         T, M, vth, vr, ba, rho,
         SPIKING: tl.constexpr, CUBA: tl.constexpr, ADAPTIVE: tl.constexpr, HARD: tl.constexpr,
-        GRAD_DECAY: tl.constexpr, BLOCK: tl.constexpr,
+        GRAD_DECAY: tl.constexpr, BLOCK: tl.constexpr, STAGES: tl.constexpr, UNROLL: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -66,7 +66,7 @@ if triton is not None:
         if ADAPTIVE:
             a = tl.load(a_ptr + offs, mask=mask, other=0.0)
         bad = tl.zeros([BLOCK], dtype=tl.int32)
-        for t in range(T):
+        for t in tl.range(0, T, num_stages=STAGES, loop_unroll_factor=UNROLL):
             x = tl.load(x_ptr + t * M + offs, mask=mask, other=0.0)
             bad = bad | ((x != x) | (tl.abs(x) == float("inf"))).to(tl.int32)
             if CUBA:
@@ -107,7 +107,7 @@ if triton is not None:
         T, M, vth, vr, ba, rho, alpha,
         SPIKING: tl.constexpr, CUBA: tl.constexpr, ADAPTIVE: tl.constexpr, HARD: tl.constexpr,
         DECAY_INPUT: tl.constexpr, DETACH: tl.constexpr, CODE: tl.constexpr, GRAD_DECAY: tl.constexpr,
-        BLOCK: tl.constexpr,
+        BLOCK: tl.constexpr, STAGES: tl.constexpr, UNROLL: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -125,7 +125,7 @@ if triton is not None:
             ai = tl.load(ai_ptr + offs, mask=mask, other=0.0)
         if ADAPTIVE:
             ga = tl.load(ga_ptr + offs, mask=mask, other=0.0)
-        for k in range(T):
+        for k in tl.range(0, T, num_stages=STAGES, loop_unroll_factor=UNROLL):
             t = T - 1 - k
             go = tl.load(gout_ptr + t * M + offs, mask=mask, other=0.0)
             if SPIKING:
@@ -194,7 +194,11 @@ if triton is not None:
             tl.store(ga_ptr + offs, ga, mask=mask)
 
 
-_BLOCK = 256
+_BLOCK = int(os.environ.get("NEURO_TRITON_BLOCK", "128"))
+# Software pipelining of the time loop (loads of later steps issued ahead) and its unrolling:
+# the scan is latency-bound, one dependent step after another.
+_STAGES = int(os.environ.get("NEURO_TRITON_STAGES", "4"))
+_UNROLL = int(os.environ.get("NEURO_TRITON_UNROLL", "4"))
 # Under TRITON_INTERPRET=1 Triton runs kernels on CPU tensors with numpy: the kernels' logic
 # can then be tested on machines without a GPU.
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
@@ -223,7 +227,7 @@ class _Scan(torch.autograd.Function):
             x, v, i, a, av, ai_, c, out, hs, is_, as_, bad, T, M,
             spec.v_th, spec.v_reset, spec.beta_a, spec.rho,
             SPIKING=spec.spiking, CUBA=spec.cuba, ADAPTIVE=spec.adaptive, HARD=spec.hard_reset,
-            GRAD_DECAY=grad_decay, BLOCK=_BLOCK,
+            GRAD_DECAY=grad_decay, BLOCK=_BLOCK, STAGES=_STAGES, UNROLL=_UNROLL,
         )
         from neuro.neurons.base import checks_enabled
 
@@ -270,7 +274,7 @@ class _Scan(torch.autograd.Function):
             gx, gav, gai, T, M, spec.v_th, spec.v_reset, spec.beta_a, spec.rho, spec.alpha,
             SPIKING=spec.spiking, CUBA=spec.cuba, ADAPTIVE=spec.adaptive, HARD=spec.hard_reset,
             DECAY_INPUT=spec.decay_input and not spec.cuba, DETACH=spec.detach_reset,
-            CODE=spec.surrogate, GRAD_DECAY=ctx.grad_decay, BLOCK=_BLOCK,
+            CODE=spec.surrogate, GRAD_DECAY=ctx.grad_decay, BLOCK=_BLOCK, STAGES=_STAGES, UNROLL=_UNROLL,
         )
         gd = ctx.grad_decay
         return (
