@@ -39,3 +39,20 @@ def test_triton_kernels_match_reference_in_interpreter():
 def test_triton_kernels_match_reference_on_cuda():
     r = _run_parity("cuda", interpret=False)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nan_input_is_reported_on_cuda_without_stalling():
+    from neuro import LIF
+    from neuro.backends.gpu import check_pending
+    from neuro.errors import NeuroError
+
+    m = LIF(backend="gpu")
+    x = torch.rand(8, 2, 5, device="cuda")
+    m(x)
+    check_pending()  # clean input: nothing to report
+    x[3, 1, 2] = float("nan")
+    m(x)  # returns at once; the flag is read back asynchronously
+    with pytest.raises(NeuroError, match="NaN or inf"):
+        check_pending()
+    check_pending()  # reported once

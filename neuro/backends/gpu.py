@@ -204,6 +204,76 @@ _UNROLL = int(os.environ.get("NEURO_TRITON_UNROLL", "4"))
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
+class _PendingChecks:
+    """NaN/inf flags raised by CUDA kernels, read back without stalling the host.
+
+    Waiting for each kernel's flag would serialize the host with the GPU (the next kernels could
+    not be queued meanwhile).  Instead the flag is copied into pinned host memory behind a CUDA
+    event; flags whose event has completed are examined at the next neuron call, in backward, or
+    by :func:`check_pending` (``wait=True`` blocks until all are known).
+    """
+
+    SLOTS = 64
+
+    def __init__(self) -> None:
+        self.host: torch.Tensor | None = None
+        self.next = 0
+        self.items: list[tuple[int, torch.cuda.Event, str]] = []
+
+    def push(self, bad: torch.Tensor, message: str) -> None:
+        if self.host is None:
+            self.host = torch.zeros(self.SLOTS, dtype=torch.int32, pin_memory=True)
+        if len(self.items) >= self.SLOTS:
+            self.poll(wait=True)
+        slot = self.next
+        self.next = (self.next + 1) % self.SLOTS
+        self.host[slot : slot + 1].copy_(bad.max().reshape(1), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.items.append((slot, event, message))
+
+    def poll(self, wait: bool = False) -> None:
+        failed, keep = None, []
+        for slot, event, message in self.items:
+            if wait:
+                event.synchronize()
+            if wait or event.query():
+                if int(self.host[slot]) and failed is None:
+                    failed = message
+            else:
+                keep.append((slot, event, message))
+        self.items = keep
+        if failed is not None:
+            from neuro.errors import NeuroError
+
+            self.items = []
+            raise NeuroError(failed + " (found by the CUDA kernel; reported at the next call without stalling the "
+                             "GPU; neuro.set_checks(False) turns the check off)")
+
+
+PENDING = _PendingChecks()
+
+
+def check_pending(wait: bool = True) -> None:
+    """Raise if a CUDA neuron kernel has seen NaN or inf input since the last check."""
+    PENDING.poll(wait=wait)
+
+
+def report_bad(bad: torch.Tensor, message: str) -> None:
+    """NaN/inf check of a kernel's per-block flags: immediate on CPU tensors, non-blocking on CUDA."""
+    from neuro.neurons.base import checks_enabled
+
+    if not checks_enabled():
+        return
+    if bad.is_cuda:
+        PENDING.poll()
+        PENDING.push(bad, message)
+    elif bool(bad.any()):
+        from neuro.errors import NeuroError
+
+        raise NeuroError(message)
+
+
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: NeuronSpec, x, v0, i0, a0, av, ai):  # type: ignore[override]
@@ -229,12 +299,7 @@ class _Scan(torch.autograd.Function):
             SPIKING=spec.spiking, CUBA=spec.cuba, ADAPTIVE=spec.adaptive, HARD=spec.hard_reset,
             GRAD_DECAY=grad_decay, BLOCK=_BLOCK, STAGES=_STAGES, UNROLL=_UNROLL,
         )
-        from neuro.neurons.base import checks_enabled
-
-        if checks_enabled() and bool(bad.any()):
-            from neuro.errors import NeuroError
-
-            raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
+        report_bad(bad, "neuron input contains NaN or inf; check the layer feeding this neuron")
         ctx.spec, ctx.grad_decay, ctx.shape = spec, grad_decay, (T, M)
         ctx.save_for_backward(
             x if (decay_input and grad_decay) else None,
@@ -250,6 +315,7 @@ class _Scan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gout, gvT, giT, gaT):  # type: ignore[override]
+        PENDING.poll()
         spec: NeuronSpec = ctx.spec
         x, hs, is_, as_, v0, i0, av, ai = ctx.saved_tensors
         T, M = ctx.shape

@@ -193,13 +193,10 @@ class _TwoPointScanGpu(torch.autograd.Function):
         _fwd[_grid(M)](r, c, v, p, av, ac, out, hs, ps, bad, T, M, spec.v_th, spec.v_reset, spec.k1, spec.k2,
                        MOD=spec.modulation, EMAX=EXP_MAX, HARD=spec.hard_reset, DECAY_INPUT=spec.decay_input,
                        BLOCK=_BLOCK)
-        from neuro.neurons.base import checks_enabled
+        from neuro.backends.gpu import report_bad
 
-        if checks_enabled() and bool(bad.any()):
-            from neuro.errors import NeuroError
-
-            raise NeuroError("two-point neuron input (receptive field or context) contains NaN or inf; "
-                             "check the layers feeding it")
+        report_bad(bad, "two-point neuron input (receptive field or context) contains NaN or inf; "
+                   "check the layers feeding it")
         ctx.spec = spec
         ctx.save_for_backward(r, c, hs, ps, v0, p0, av, ac)
         return out, v, p
