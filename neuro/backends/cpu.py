@@ -39,19 +39,13 @@ _P_VTH, _P_VR, _P_BA, _P_RHO, _P_ALPHA = range(5)
 _HALF_PI = math.pi / 2
 
 
-def _make_kernels(key: tuple, np_dtype: type) -> tuple:
-    """Compile forward and backward for one neuron variant and dtype.
-
-    The variant's flags and the dtype's constants are closed over, so numba treats them as
-    compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
-    """
-    spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay, gout_bcast = key
-    save_i = cuba and grad_decay
+def make_surrogate(code: int, np_dtype: type):  # noqa: ANN201 - a numba function
+    """The surrogate derivative ``g(u, alpha)`` for surrogate ``code``, compiled for ``np_dtype``."""
     ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
     HALF_PI = np_dtype(_HALF_PI)
 
     @njit(inline="always", error_model="numpy")
-    def sg(u, alpha):  # surrogate derivative in the dtype of u
+    def sg(u, alpha):
         if code == 0:
             k = alpha * HALF_PI * u
             return (alpha * HALF) / (ONE + k * k)
@@ -66,6 +60,20 @@ def _make_kernels(key: tuple, np_dtype: type) -> tuple:
             return alpha * r if r > ZERO else ZERO
         else:
             return alpha if abs(u) < HALF / alpha else ZERO
+
+    return sg
+
+
+def _make_kernels(key: tuple, np_dtype: type) -> tuple:
+    """Compile forward and backward for one neuron variant and dtype.
+
+    The variant's flags and the dtype's constants are closed over, so numba treats them as
+    compile-time constants: untaken branches disappear and the neuron-inner loop vectorizes.
+    """
+    spiking, cuba, adaptive, hard, decay_input, detach, code, grad_decay, gout_bcast = key
+    save_i = cuba and grad_decay
+    ZERO, ONE = np_dtype(0), np_dtype(1)
+    sg = make_surrogate(code, np_dtype)
 
     # One time step for a slice of neurons: 1-D arrays only, so LLVM vectorizes the loop.
     @njit(error_model="numpy", nogil=True)

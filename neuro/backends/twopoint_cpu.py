@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from neuro.backends.cpu import make_surrogate
 from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
 
 try:
@@ -28,24 +29,9 @@ except Exception as e:  # pragma: no cover - numba is a dependency
 def _make(key: tuple, np_dtype: type) -> tuple:
     code, hard, decay_input, detach, sgc = key
     ZERO, ONE, HALF, TWO = np_dtype(0), np_dtype(1), np_dtype(0.5), np_dtype(2)
-    HALF_PI, EMAX = np_dtype(math.pi / 2), np_dtype(EXP_MAX)
+    EMAX = np_dtype(EXP_MAX)
 
-    @njit(inline="always", error_model="numpy")
-    def sg(u, alpha):
-        if sgc == 0:
-            k = alpha * HALF_PI * u
-            return (alpha * HALF) / (ONE + k * k)
-        elif sgc == 1:
-            e = ONE / (ONE + math.exp(-(alpha * u)))
-            return alpha * e * (ONE - e)
-        elif sgc == 2:
-            d = ONE + alpha * abs(u)
-            return ONE / (d * d)
-        elif sgc == 3:
-            r = ONE - alpha * abs(u)
-            return alpha * r if r > ZERO else ZERO
-        else:
-            return alpha if abs(u) < HALF / alpha else ZERO
+    sg = make_surrogate(sgc, np_dtype)
 
     @njit(inline="always", error_model="numpy")
     def drive(r, p, k1, k2):

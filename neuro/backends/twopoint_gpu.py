@@ -11,36 +11,11 @@ import os
 
 import torch
 
+from neuro.backends.gpu import _TRITON_ERROR, tl, triton  # noqa: F401 - one import of triton for both
 from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
 
-try:
-    import triton
-    import triton.language as tl
-
-    _TRITON_ERROR = ""
-except Exception as e:  # pragma: no cover - depends on the install
-    triton = None
-    tl = None
-    _TRITON_ERROR = f"triton is not installed ({e.__class__.__name__}); pip install triton"
-
 if triton is not None:
-
-    @triton.jit
-    def _sg(u, CODE: tl.constexpr, alpha):
-        if CODE == 0:
-            k = alpha * 1.5707963267948966
-            g = (alpha / 2) / (1 + (k * u) * (k * u))
-        elif CODE == 1:
-            e = 1 / (1 + tl.exp(-(alpha * u)))
-            g = alpha * e * (1 - e)
-        elif CODE == 2:
-            d = 1 + alpha * tl.abs(u)
-            g = 1 / (d * d)
-        elif CODE == 3:
-            g = tl.maximum(alpha * (1 - alpha * tl.abs(u)), 0.0)
-        else:
-            g = tl.where(tl.abs(u) < 0.5 / alpha, alpha, 0.0)
-        return g
+    from neuro.backends.gpu import _sg
 
     @triton.jit
     def _drive(r, p, k1, k2, MOD: tl.constexpr, EMAX: tl.constexpr):
