@@ -48,6 +48,9 @@ layout has no field for is stored beside it: ``weightExp``, ``numWeightBits``, `
 (0 = inferred), ``numMessageBits``, ``biasExp`` (per neuron), ``readout`` and ``stateScale``.
 netx itself reads the weights without ``weightExp`` and with ``bias_exp = 6``, so a file reads
 the same in netx only when ``weightExp = 0`` and ``biasExp = 6``; the lava bridge reads all fields.
+A recurrent layer stores its recurrent Dense in a ``recurrent`` subgroup (``weight`` ``[out, out]``,
+optional ``delay``, ``weightExp``, ``numWeightBits``, ``signMode``); netx has no such field and would
+read the layer as feed-forward, so such files are for neuro and its lava bridge.
 """
 
 from __future__ import annotations
@@ -474,6 +477,14 @@ def export_loihi(model: nn.Module | LoihiNetwork, path: str | os.PathLike, *, cl
             g.create_dataset("readout", data=int(la.readout))
             g.create_dataset("stateScale", data=float(la.state_scale))
             g.create_dataset("name", data=np.array([la.name.encode()], dtype=f"S{max(1, len(la.name))}"))
+            if la.recurrent:
+                r = g.create_group("recurrent")
+                r.create_dataset("weight", data=la.rec_weights.astype(np.float64))
+                if la.rec_delays is not None:
+                    r.create_dataset("delay", data=la.rec_delays.astype(np.int64))
+                r.create_dataset("weightExp", data=la.rec_weight_exp)
+                r.create_dataset("numWeightBits", data=la.rec_num_weight_bits)
+                r.create_dataset("signMode", data=0 if la.rec_sign_mode is None else la.rec_sign_mode)
             n = g.create_group("neuron")
             n.create_dataset("type", data=_s10("CUBA"))
             n.create_dataset("iDecay", data=la.du + 1)
@@ -508,6 +519,14 @@ def load_loihi(path: str | os.PathLike) -> LoihiNetwork:
             def get(name, default, grp=g):
                 return grp[name][()] if name in grp else default
 
+            rec = {}
+            if "recurrent" in g:
+                r = g["recurrent"]
+                rec = {"rec_weights": np.asarray(r["weight"][()]).astype(np.int64),
+                       "rec_delays": np.asarray(r["delay"][()]).astype(np.int64) if "delay" in r else None,
+                       "rec_weight_exp": int(get("weightExp", 0, r)),
+                       "rec_num_weight_bits": int(get("numWeightBits", 8, r)),
+                       "rec_sign_mode": int(get("signMode", 0, r)) or None}
             layers.append(LoihiLayer(
                 weights=np.asarray(g["weight"][()]).astype(np.int64),
                 delays=np.asarray(g["delay"][()]).astype(np.int64) if "delay" in g else None,
@@ -520,5 +539,6 @@ def load_loihi(path: str | os.PathLike) -> LoihiNetwork:
                 sign_mode=(int(get("signMode", 0)) or None), num_message_bits=int(get("numMessageBits", 0)),
                 readout=bool(get("readout", 0)), state_scale=float(get("stateScale", 1.0)),
                 name=get("name", np.array([b""]))[0].decode() if "name" in g else f"layer{k}",
+                **rec,
             ))
     return LoihiNetwork(layers)
