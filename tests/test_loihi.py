@@ -299,6 +299,29 @@ def test_quantized_lif_model_tracks_the_float_model():
     assert err < 0.1 and err < shifted / 3  # close, and aligned in time
 
 
+def test_recurrent_layer_in_a_sequential_model_quantizes():
+    from neuro.layers import Recurrent
+
+    torch.manual_seed(1)
+    model = nn.Sequential(Recurrent(8, 24, LIF(beta=0.8, decay_input=False), bias=False),
+                          SeqLinear(24, 3, bias=False), LI(beta=0.8, decay_input=False)).eval()
+    with torch.no_grad():
+        model[0].ff.weight.mul_(3)
+        model[0].rec.weight.mul_(2)
+    net, report = quantize(model)
+    assert net.layers[0].recurrent and not net.layers[1].recurrent and net.layers[1].readout
+    assert report.layers[0].rec_weight_rel_error < 0.02 and report.layers[1].rec_weight_exp is None
+    x = torch.poisson(torch.full((40, 4, 8), 0.3)).clamp(max=1)
+    with torch.no_grad():
+        hidden, ref = model[0](x), model(x)
+    ours = simulate(net, torch.cat([x.long(), torch.zeros((1, 4, 8), dtype=torch.long)])).spikes[0][1:]
+    assert hidden.sum() > 50 and (ours.float() == hidden).float().mean() > 0.98
+    got = evaluate_loihi(model, x)["output"]
+    assert (got - ref).abs().mean() / ref.abs().mean() < 0.05
+    with pytest.raises(ConfigError, match="two synapse layers in a row"):
+        quantize(nn.Sequential(SeqLinear(3, 8), Recurrent(8, 4, LIF())))
+
+
 def test_cuba_decays_map_to_du_and_dv():
     layers = float_layers(nn.Sequential(SeqLinear(3, 2, bias=False), CubaLIF(beta_syn=1.0, beta_mem=0.5)))
     net, rep = quantize(layers)

@@ -86,6 +86,7 @@ class LiquidStateMachine(nn.Module):
         rec_scale: float = 1.0,
         tau: float = 10.0,
         v_threshold: float = 1.0,
+        beta: float | None = None,
         rram_levels: int = 16,
         rram_d2d: float = 0.1,
         seed: int = 0,
@@ -140,7 +141,9 @@ class LiquidStateMachine(nn.Module):
         self.register_buffer("w_rec", torch.as_tensor(w.T.copy() * rec_scale, dtype=torch.float32))  # [post, pre]
         self.register_buffer("w_in", torch.as_tensor(w_in.T.copy() * input_scale, dtype=torch.float32))
         self.register_buffer("excitatory", torch.as_tensor(exc))
-        self.neuron = LIF(tau=tau, decay_input=False, v_threshold=v_threshold, v_reset=0.0)
+        # beta (the voltage decay per step) overrides tau (beta = 1 - 1/tau)
+        self.neuron = LIF(tau=None if beta is not None else tau, beta=beta, decay_input=False,
+                          v_threshold=v_threshold, v_reset=0.0)
         self.connections = int(mask.sum())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
