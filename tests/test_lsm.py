@@ -227,3 +227,24 @@ def test_reservoir_nir_file_runs_on_the_loihi_backend(tmp_path):
     assert np.array_equal(direct.numpy(), outs["loihi"])
     if "lava" in outs:
         np.testing.assert_array_equal(outs["lava"], outs["loihi"])
+
+
+def test_lsm_nmnist_on_the_loihi_backend(shared_data):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from neuro.experiments.lsm import reservoir_features
+
+    env = {**os.environ, "NEURO_DATA_DIR": str(shared_data)}
+    r = subprocess.run([sys.executable, "-m", "neuro", "experiment", "lsm-nmnist", "--backend", "loihi", "--neurons",
+                        "200", "--samples", "300", "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["task"].startswith("N-MNIST, 300 real recordings")
+    assert out["spike_agreement"] > 0.99 and out["loihi_quantization"]["dv"] == 410
+    assert out["loihi_logistic_accuracy"] > 0.6 and out["loihi_ridge_accuracy"] > 0.6  # chance 0.1
+    assert abs(out["loihi_logistic_accuracy"] - out["logistic_accuracy"]) <= 0.1
+    with pytest.raises(ConfigError, match="'float' or 'loihi'"):
+        reservoir_features(LiquidStateMachine(4, n=8), torch.zeros(3, 1, 4), backend="lava")

@@ -27,6 +27,14 @@ every population emits binary spikes, each layer has its own scale: one float un
   and per-neuron decays (Lava shares one ``du``/``dv`` per population) are refused;
 * a non-spiking readout (``LI``) is a population whose threshold is the largest mantissa and whose
   membrane is the output (:attr:`~neuro.backends.loihi.LoihiLayer.readout`).
+* a recurrent layer (``Recurrent``, or a :class:`~neuro.models.lsm.LiquidStateMachine`'s input
+  projection + reservoir) becomes one population with two Dense synapses, the input's and the
+  recurrent one (``s[t-1] -> input``).  Both add into the same current, so they share one state
+  scale: ``s_w`` is the smaller of the two matrices' ``s_w`` and ``weight_exp`` follows from the
+  threshold as above; the other matrix (usually the recurrent one, whose weights are smaller) then
+  uses the smallest exponent at which its mantissas still fit, so it keeps 8 significant bits
+  (``R * s_w * 2^weight_exp = mantissa * 2^rec_weight_exp``).  Its weight error, exponent and sign
+  mode are reported beside the input's;
 
 Weights never saturate (``s_w`` is chosen so that the largest fits); other out-of-range values
 (delays > 62, thresholds or biases beyond their mantissas even at the extreme exponents) raise

@@ -11,6 +11,8 @@ radius.  Inhibitory neurons' outgoing weights are negative.
 The reservoir runs time-major ``[T, B, n_in] -> spikes [T, B, n]``: the input projection is one
 matmul over all steps, the recurrence is stepped with the fused LIF kernel.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
+The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
+recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.export.loihi.quantize`).
 """
 
 from __future__ import annotations
