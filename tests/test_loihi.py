@@ -407,9 +407,10 @@ def test_export_command_writes_a_loadable_file(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu():
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_cuda_matches_cpu(recurrent):
     rng = np.random.default_rng(8)
-    net = random_network([20, 30, 10], rng, max_delay=10, extremes=True)
+    net = random_network([20, 30, 10], rng, max_delay=10, extremes=not recurrent, recurrent=recurrent)
     x = torch.from_numpy((rng.random((50, 4, 20)) < 0.3).astype(np.int64))
     a, b = simulate(net, x, record=True), simulate(net, x, record=True, device="cuda")
     for k in range(2):
