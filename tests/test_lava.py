@@ -3,6 +3,7 @@ environment, through the lava bridge): every spike, and u and v at every step, m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -57,7 +58,15 @@ def _cases() -> list[tuple[str, LoihiNetwork, np.ndarray]]:
     cases.append(("24-bit wrap and saturation 64-16", LoihiNetwork([big]), spikes(30, 1, 64, 0.9)))
     net, _ = quantize(_trained_delay_model())
     cases.append(("trained delay model 12-16-16-4", net, spikes(60, 2, 12, 0.2)))
+    # recurrent populations: a Dense from the LIF's s_out back to its a_in (E/I signs by presynaptic neuron)
+    cases.append(("recurrent E/I 20-60", random_network([20, 60], rng, recurrent=True), spikes(30, 2, 20)))
+    deep = random_network([12, 30, 20, 5], rng, max_delay=4, recurrent=True)
+    deep.layers[1].rec_weight_exp = -2  # floor shift per step and delay slot on the recurrent DelayDense
+    cases.append(("recurrent DelayDense 12-30-20-5", deep, spikes(30, 2, 12)))
     return cases
+
+
+N_CASES = 9
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +79,7 @@ def lava_runs():
 
 @needs_lava
 @pytest.mark.lava
-@pytest.mark.parametrize("case", range(7))
+@pytest.mark.parametrize("case", range(N_CASES))
 def test_spikes_and_states_match_lava_every_step(lava_runs, case):
     cases, results = lava_runs
     name, net, x = cases[case]
@@ -80,6 +89,22 @@ def test_spikes_and_states_match_lava_every_step(lava_runs, case):
         np.testing.assert_array_equal(ours.spikes[k].numpy(), theirs.spikes[k], err_msg=f"{name}: layer {k} spikes")
         np.testing.assert_array_equal(ours.u[k].numpy(), theirs.u[k], err_msg=f"{name}: layer {k} u")
         np.testing.assert_array_equal(ours.v[k].numpy(), theirs.v[k], err_msg=f"{name}: layer {k} v")
+
+
+@needs_lava
+@pytest.mark.lava
+def test_recurrent_cases_depend_on_the_recurrence(lava_runs):
+    cases, results = lava_runs
+    assert len(cases) == N_CASES
+    for case in (7, 8):
+        name, net, x = cases[case]
+        assert all(la.recurrent for la in net.layers)
+        for la in net.layers:
+            assert (la.rec_weights > 0).any() and (la.rec_weights < 0).any()  # excitatory and inhibitory neurons
+        cut = LoihiNetwork([dataclasses.replace(la, rec_weights=None, rec_delays=None) for la in net.layers])
+        ff = simulate(cut, x).spikes
+        # Lava's spikes differ from the same layers without their recurrent synapses: the loop is really built
+        assert any(not np.array_equal(ff[k].numpy(), results[case].spikes[k]) for k in range(len(net.layers))), name
 
 
 @needs_lava

@@ -157,6 +157,89 @@ def test_hardware_limits_raise():
         simulate(LoihiNetwork([LoihiLayer(np.ones((2, 3))), LoihiLayer(np.ones((2, 4)))]), np.zeros((4, 1, 3)))
 
 
+# ------------------------------------------------------------------------------- recurrent populations
+def test_recurrent_spike_reaches_its_own_population_one_step_later_plus_delay():
+    # neuron 0 fires from the input; neuron 1 hears only neuron 0, through the recurrent synapse
+    x = torch.zeros((10, 1, 1), dtype=torch.int64)
+    x[2] = 1  # input at step 2 -> neuron 0 fires at step 3
+    for delay, expect in ((None, 4), (np.array([[0, 0], [2, 0]]), 6)):
+        la = LoihiLayer(np.array([[100], [0]]), du=4095, dv=4096, vth=0, rec_weights=np.array([[0, 0], [100, 0]]),
+                        rec_delays=delay)
+        for engine in ("numba", "torch"):
+            s = simulate(LoihiNetwork([la]), x, engine=engine).spikes[0][:, 0]
+            assert s[:, 0].nonzero().flatten().tolist() == [3]
+            assert s[:, 1].nonzero().flatten().tolist() == [expect]
+
+
+def _lava_order_reference(la: LoihiLayer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One sample of a recurrent layer, process by process in Lava's order: the LIF receives the sum of
+    both Dense's buffered outputs and fires; then each Dense sends, receives this step's spikes and
+    adds their (shifted) sums per delay slot into its buffer."""
+    w, r = la.effective_weight(), la.effective_rec_weight()
+    dw = np.zeros(w.shape, int) if la.delays is None else la.delays
+    dr = np.zeros(r.shape, int) if la.rec_delays is None else la.rec_delays
+    T, n = x.shape[0], la.n_out
+    bufs = [np.zeros((n, MAX_DELAY_TEST + 1), np.int64) for _ in range(2)]
+    u = v = torch.zeros(n, dtype=torch.int64)
+    out = [np.zeros((T, n), np.int64) for _ in range(3)]
+    for t in range(T):
+        u, v, spk = lif_update(u, v, torch.from_numpy(bufs[0][:, 0] + bufs[1][:, 0]), la.du, la.dv,
+                               torch.from_numpy(la.bias()), la.vth)
+        out[0][t], out[1][t], out[2][t] = spk.numpy(), u.numpy(), v.numpy()
+        for buf, wm, dm, e, s_in in ((bufs[0], w, dw, la.weight_exp, x[t] != 0),
+                                     (bufs[1], r, dr, la.rec_weight_exp, spk.numpy())):
+            buf[:, 0] = 0
+            buf[:] = np.roll(buf, -1, axis=1)
+            for d in range(MAX_DELAY_TEST + 1):
+                y = np.where(dm == d, wm, 0)[:, s_in].sum(1)
+                buf[:, d] += (y << e) if e > 0 else (y >> -e)
+    return out[0], out[1], out[2]
+
+
+MAX_DELAY_TEST = 6
+
+
+@pytest.mark.parametrize("max_delay", [0, MAX_DELAY_TEST])
+@pytest.mark.parametrize("rec_exp", [-2, 0, 1])
+def test_recurrent_layer_matches_lava_process_order(max_delay, rec_exp):
+    rng = np.random.default_rng(20 + max_delay + rec_exp)
+    net = random_network([10, 24], rng, max_delay=max_delay, recurrent=True)
+    net.layers[0].rec_weight_exp = rec_exp
+    x = torch.from_numpy((rng.random((30, 3, 10)) < 0.3).astype(np.int64))
+    a = simulate(net, x, record=True)
+    b = simulate(net, x, record=True, engine="torch")
+    assert 0 < int(a.spikes[0].sum()) < a.spikes[0].numel()
+    for p, q in ((a.spikes, b.spikes), (a.u, b.u), (a.v, b.v)):
+        assert torch.equal(p[0], q[0])
+    for k in range(3):
+        s, u, v = _lava_order_reference(net.layers[0], x[:, k].numpy())
+        assert np.array_equal(a.spikes[0][:, k].numpy(), s) and np.array_equal(a.u[0][:, k].numpy(), u)
+        assert np.array_equal(a.v[0][:, k].numpy(), v)
+    one = simulate(net, x[:, 1:2], record=True)  # batch 1 runs the serial kernel
+    assert torch.equal(one.v[0][:, 0], a.v[0][:, 1])
+
+
+def test_recurrent_layer_limits_and_file_round_trip(tmp_path):
+    with pytest.raises(ShapeError, match=r"recurrent weights must be \[out, out\]"):
+        LoihiLayer(np.ones((3, 2)), rec_weights=np.ones((3, 2)))
+    with pytest.raises(DTypeError, match="recurrent weights must be integers"):
+        LoihiLayer(np.ones((3, 2)), rec_weights=np.full((3, 3), 0.5))
+    with pytest.raises(HardwareLimitError, match="recurrent synaptic delays"):
+        LoihiLayer(np.ones((3, 2)), rec_weights=np.ones((3, 3)), rec_delays=np.full((3, 3), 63))
+    with pytest.raises(ConfigError, match="without rec_weights"):
+        LoihiLayer(np.ones((3, 2)), rec_delays=np.ones((3, 3)))
+    rng = np.random.default_rng(2)
+    net = random_network([5, 9, 4], rng, max_delay=3, recurrent=True)
+    net.layers[1].rec_delays = None
+    export_loihi(net, tmp_path / "r.net")
+    back = load_loihi(tmp_path / "r.net")
+    for p, q in zip(net.layers, back.layers, strict=True):
+        assert np.array_equal(p.rec_weights, q.rec_weights) and p.rec_weight_exp == q.rec_weight_exp
+        assert (p.rec_delays is None) == (q.rec_delays is None) and p.rec_num_weight_bits == q.rec_num_weight_bits
+    x = (rng.random((25, 2, 5)) < 0.4).astype(np.int64)
+    assert all(torch.equal(p, q) for p, q in zip(simulate(net, x).spikes, simulate(back, x).spikes, strict=True))
+
+
 # ------------------------------------------------------------------------------- quantization
 def _exact_if_model(rng, delays: bool) -> nn.Module:
     """IF neurons and weights on a grid of 1/128 (max 254/128, min -256/128): exactly representable."""
@@ -214,6 +297,29 @@ def test_quantized_lif_model_tracks_the_float_model():
     err = (got - ref).abs().mean() / ref.abs().mean()
     shifted = (got[1:] - ref[:-1]).abs().mean() / ref.abs().mean()
     assert err < 0.1 and err < shifted / 3  # close, and aligned in time
+
+
+def test_recurrent_layer_in_a_sequential_model_quantizes():
+    from neuro.layers import Recurrent
+
+    torch.manual_seed(1)
+    model = nn.Sequential(Recurrent(8, 24, LIF(beta=0.8, decay_input=False), bias=False),
+                          SeqLinear(24, 3, bias=False), LI(beta=0.8, decay_input=False)).eval()
+    with torch.no_grad():
+        model[0].ff.weight.mul_(3)
+        model[0].rec.weight.mul_(2)
+    net, report = quantize(model)
+    assert net.layers[0].recurrent and not net.layers[1].recurrent and net.layers[1].readout
+    assert report.layers[0].rec_weight_rel_error < 0.02 and report.layers[1].rec_weight_exp is None
+    x = torch.poisson(torch.full((40, 4, 8), 0.3)).clamp(max=1)
+    with torch.no_grad():
+        hidden, ref = model[0](x), model(x)
+    ours = simulate(net, torch.cat([x.long(), torch.zeros((1, 4, 8), dtype=torch.long)])).spikes[0][1:]
+    assert hidden.sum() > 50 and (ours.float() == hidden).float().mean() > 0.98
+    got = evaluate_loihi(model, x)["output"]
+    assert (got - ref).abs().mean() / ref.abs().mean() < 0.05
+    with pytest.raises(ConfigError, match="two synapse layers in a row"):
+        quantize(nn.Sequential(SeqLinear(3, 8), Recurrent(8, 4, LIF())))
 
 
 def test_cuba_decays_map_to_du_and_dv():
@@ -301,9 +407,10 @@ def test_export_command_writes_a_loadable_file(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu():
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_cuda_matches_cpu(recurrent):
     rng = np.random.default_rng(8)
-    net = random_network([20, 30, 10], rng, max_delay=10, extremes=True)
+    net = random_network([20, 30, 10], rng, max_delay=10, extremes=not recurrent, recurrent=recurrent)
     x = torch.from_numpy((rng.random((50, 4, 20)) < 0.3).astype(np.int64))
     a, b = simulate(net, x, record=True), simulate(net, x, record=True, device="cuda")
     for k in range(2):

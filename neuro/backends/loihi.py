@@ -18,10 +18,20 @@ Per time step ``t`` (all integers, as in ``lava.proc.lif.models.PyLifModelBitAcc
 sum per delay slot; numpy's int32 wrap-around at the points Lava computes in int32 is reproduced.
 A spike of layer ``l-1`` (or an input) at step ``t`` reaches layer ``l``'s neurons at ``t + 1 + d``.
 
-The simulator runs layer by layer over the whole sequence (the network is feed-forward), with
-every sample of the batch and every neuron in parallel: synaptic input is an event-driven integer
-scatter (numba) on CPU or one exact float64 matmul per delay value on other devices (GPU); the
-neuron recurrence is a fused numba loop on CPU and vectorized int64 torch ops elsewhere.
+A layer may also be **recurrent**: a second Dense/DelayDense from the population's own spikes back
+to its input (``rec_weights [N, N]``, its own delays, weight exponent, weight bits and sign mode),
+as in Lava when a LIF's ``s_out`` is connected to a Dense whose ``a_out`` goes back to the LIF's
+``a_in``.  The Dense sends what it accumulated in the previous step before it receives this step's
+spikes, so the population's spike at step ``t`` is in its own input at ``t + 1 + d`` (the same
+latency as a feed-forward synapse).  The two synapses are shifted by their own exponents and their
+outputs are summed (int32, wrapping) at the neurons' input port.
+
+The simulator runs layer by layer over the whole sequence, with every sample of the batch and every
+neuron in parallel: synaptic input is an event-driven integer scatter (numba) on CPU or one exact
+float64 matmul per delay value on other devices (GPU); the neuron recurrence is a fused numba loop
+on CPU and vectorized int64 torch ops elsewhere.  A recurrent layer's feed-forward input is computed
+the same way for the whole sequence first; its neurons and its recurrent scatter are then stepped
+together in one fused numba loop per sample (or one matmul per step and delay value in torch).
 """
 
 from __future__ import annotations
@@ -88,6 +98,10 @@ class LoihiLayer:
         readout: the layer's membrane ``v`` (not its spikes) is the network's output.
         state_scale: integer state units per float unit (for dequantizing ``v`` and ``u``).
         name: label used in reports and files.
+        rec_weights: integer recurrent weights ``[out, out]`` (post, pre) of a second Dense from the
+            population's spikes back to its own input, or ``None`` (feed-forward layer).
+        rec_delays, rec_weight_exp, rec_num_weight_bits, rec_sign_mode: that Dense's delays
+            (``DelayDense``, or ``None``), weight exponent, weight bits and sign mode.
     """
 
     weights: np.ndarray
@@ -104,6 +118,11 @@ class LoihiLayer:
     readout: bool = False
     state_scale: float = 1.0
     name: str = ""
+    rec_weights: np.ndarray | None = None
+    rec_delays: np.ndarray | None = None
+    rec_weight_exp: int = 0
+    rec_num_weight_bits: int = 8
+    rec_sign_mode: int | None = None
 
     def __post_init__(self) -> None:
         self.weights = np.asarray(self.weights)
@@ -115,8 +134,13 @@ class LoihiLayer:
             self.bias_exp = np.asarray(self.bias_exp, np.int64)
         if self.delays is not None:
             self.delays = np.asarray(self.delays)
+        if self.rec_weights is not None:
+            self.rec_weights = np.asarray(self.rec_weights)
+        if self.rec_delays is not None:
+            self.rec_delays = np.asarray(self.rec_delays)
         self.du, self.dv, self.vth = int(self.du), int(self.dv), int(self.vth)
         self.weight_exp, self.num_weight_bits = int(self.weight_exp), int(self.num_weight_bits)
+        self.rec_weight_exp, self.rec_num_weight_bits = int(self.rec_weight_exp), int(self.rec_num_weight_bits)
         self.validate()
 
     @property
@@ -131,8 +155,26 @@ class LoihiLayer:
     def max_delay(self) -> int:
         return 0 if self.delays is None or self.delays.size == 0 else int(self.delays.max())
 
+    @property
+    def recurrent(self) -> bool:
+        return self.rec_weights is not None
+
     def effective_weight(self) -> np.ndarray:
         return effective_weights(self.weights, self.sign_mode, self.num_weight_bits)
+
+    def effective_rec_weight(self) -> np.ndarray:
+        """The recurrent Dense's weights as Lava uses them (clipped and truncated like the input's)."""
+        if self.rec_weights is None:
+            raise ConfigError(f"{self.name or 'layer'} has no recurrent weights")
+        return effective_weights(self.rec_weights, self.rec_sign_mode, self.rec_num_weight_bits)
+
+    def rec_synapses(self) -> LoihiLayer:
+        """The recurrent Dense as a feed-forward ``[out, out]`` layer (same weights, delays and exponent)."""
+        if self.rec_weights is None:
+            raise ConfigError(f"{self.name or 'layer'} has no recurrent weights")
+        return LoihiLayer(self.rec_weights, delays=self.rec_delays, weight_exp=self.rec_weight_exp,
+                          num_weight_bits=self.rec_num_weight_bits, sign_mode=self.rec_sign_mode,
+                          bias_mant=np.zeros(self.n_out, np.int64), name=f"{self.name}.rec")
 
     def bias(self) -> np.ndarray:
         """The per-step bias added to ``v`` (``bias_mant`` shifted by ``bias_exp``, floor for negatives)."""
@@ -148,15 +190,22 @@ class LoihiLayer:
             raise ShapeError(f"{at}weight must be [out, in], got shape {w.shape}")
         if not np.all(np.isfinite(w)) or not np.array_equal(w, np.trunc(w)):
             raise DTypeError(f"{at}weights must be integers (quantize a float network with neuro.export.quantize)")
-        if self.delays is not None:
-            d = self.delays
-            if d.shape != w.shape:
-                raise ShapeError(f"{at}delay must have the weight's shape {w.shape}, got {d.shape}")
-            if not np.array_equal(d, np.trunc(d)) or (d.size and d.min() < 0):
-                raise HardwareLimitError(f"{at}delays must be non-negative integers")
-            if d.size and d.max() > MAX_DELAY:
-                raise HardwareLimitError(f"{at}synaptic delays must be in [0, {MAX_DELAY}] steps (Loihi), got up to "
-                                         f"{int(d.max())}; retrain with max_delay <= 62 or quantize(..., clip=True)")
+        _check_delays(self.delays, w.shape, at)
+        if self.rec_weights is not None:
+            r = self.rec_weights
+            if r.shape != (self.n_out, self.n_out):
+                raise ShapeError(f"{at}recurrent weights must be [out, out] = ({self.n_out}, {self.n_out}) "
+                                 f"(post, pre), got shape {r.shape}")
+            if not np.all(np.isfinite(r)) or not np.array_equal(r, np.trunc(r)):
+                raise DTypeError(f"{at}recurrent weights must be integers (quantize with neuro.export.quantize)")
+            _check_delays(self.rec_delays, r.shape, f"{at}recurrent ")
+            if not 1 <= self.rec_num_weight_bits <= 8 or not -16 <= self.rec_weight_exp <= 16:
+                raise HardwareLimitError(f"{at}rec_num_weight_bits must be in [1, 8] and rec_weight_exp in [-16, 16], "
+                                         f"got {self.rec_num_weight_bits} and {self.rec_weight_exp}")
+            if self.rec_sign_mode not in (None, MIXED, EXCITATORY, INHIBITORY):
+                raise ConfigError(f"{at}rec_sign_mode must be 1 (mixed), 2 (excitatory), 3 (inhibitory) or None")
+        elif self.rec_delays is not None:
+            raise ConfigError(f"{at}rec_delays given without rec_weights")
         be = np.asarray(self.bias_exp)
         if self.bias_mant.shape != (self.n_out,) or be.shape not in ((), (self.n_out,)):
             raise ShapeError(f"{at}bias_mant must have shape ({self.n_out},) and bias_exp be a scalar or the same")
@@ -176,9 +225,21 @@ class LoihiLayer:
             raise ConfigError(f"{at}sign_mode must be 1 (mixed), 2 (excitatory), 3 (inhibitory) or None")
 
 
+def _check_delays(d: np.ndarray | None, shape: tuple[int, ...], at: str) -> None:
+    if d is None:
+        return
+    if d.shape != shape:
+        raise ShapeError(f"{at}delay must have the weight's shape {shape}, got {d.shape}")
+    if not np.array_equal(d, np.trunc(d)) or (d.size and d.min() < 0):
+        raise HardwareLimitError(f"{at}delays must be non-negative integers")
+    if d.size and d.max() > MAX_DELAY:
+        raise HardwareLimitError(f"{at}synaptic delays must be in [0, {MAX_DELAY}] steps (Loihi), got up to "
+                                 f"{int(d.max())}; retrain with max_delay <= 62 or quantize(..., clip=True)")
+
+
 @dataclass
 class LoihiNetwork:
-    """A feed-forward chain of quantized layers (input -> layer 0 -> ... -> layer L-1)."""
+    """A chain of quantized layers (input -> layer 0 -> ... -> layer L-1); a layer may be recurrent."""
 
     layers: list[LoihiLayer]
     meta: dict = field(default_factory=dict)
@@ -267,43 +328,115 @@ try:
                         if tt < T:
                             a[tt, b, idx[p]] += wv[p] * x
 
+    @njit(nogil=True, cache=True, inline="always")
+    def _lif1(u, v, a, cu, cv, bn, vth64):  # type: ignore[no-untyped-def]
+        """One bit-accurate LIF step of one neuron: returns (u, v, spiked)."""
+        two31 = np.int64(1) << 31
+        m32 = (np.int64(1) << 32) - 1
+        mx = np.int64(1) << 23
+        p = u * cu
+        pd = (p >> 12) if p >= 0 else -((-p) >> 12)
+        au = ((((a & m32) << 6) + two31) & m32) - two31  # int32 (a << 6)
+        u1 = (((pd + au) + two31) & m32) - two31
+        if u1 > mx:
+            u1 -= 2 * mx
+        elif u1 <= -mx:
+            u1 += 2 * mx
+        q = v * cv
+        qd = (q >> 12) if q >= 0 else -((-q) >> 12)
+        v1 = (((qd + u1 + bn) + two31) & m32) - two31
+        if v1 > mx - 1:
+            v1 = mx - 1
+        elif v1 < -(mx - 1):
+            v1 = -(mx - 1)
+        spk = v1 > vth64
+        if spk:
+            v1 = 0
+        return u1, v1, spk
+
     @njit(nogil=True, cache=True)
     def _cuba_one(a, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin, record, b, n):  # type: ignore[no-untyped-def]
         """The bit-accurate LIF recurrence over time for neuron n of sample b."""
         T = a.shape[0]
-        two31 = np.int64(1) << 31
-        m32 = (np.int64(1) << 32) - 1
-        mx = np.int64(1) << 23
         u = u0[b, n]
         v = v0[b, n]
         bn = bias[n]
         for t in range(T):
-            p = u * cu
-            pd = (p >> 12) if p >= 0 else -((-p) >> 12)
-            au = ((((a[t, b, n] & m32) << 6) + two31) & m32) - two31  # int32 (a << 6)
-            u1 = (((pd + au) + two31) & m32) - two31
-            if u1 > mx:
-                u1 -= 2 * mx
-            elif u1 <= -mx:
-                u1 += 2 * mx
-            u = u1
-            q = v * cv
-            qd = (q >> 12) if q >= 0 else -((-q) >> 12)
-            v1 = (((qd + u + bn) + two31) & m32) - two31
-            if v1 > mx - 1:
-                v1 = mx - 1
-            elif v1 < -(mx - 1):
-                v1 = -(mx - 1)
-            spk = v1 > vth64
-            if spk:
-                v1 = 0
+            u, v, spk = _lif1(u, v, a[t, b, n], cu, cv, bn, vth64)
             s_out[t, b, n] = 1 if spk else 0
             if record:
                 u_rec[t, b, n] = u
-                v_rec[t, b, n] = v1
-            v = v1
+                v_rec[t, b, n] = v
         u_fin[b, n] = u
         v_fin[b, n] = v
+
+    @njit(nogil=True, cache=True)
+    def _rec_one(a, ptr, idx, wv, extra, e, direct, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin,  # type: ignore[no-untyped-def]
+                 record, b):
+        """Sample b of a recurrent population: each step, the LIF update of every neuron (input
+        ``a[t] + r[t]``), then its spikes scattered through the recurrent synapses into
+        ``r[t + 1 + d]``.  ``direct``: CSR per presynaptic neuron with pre-shifted weights and one
+        delay per synapse (``extra``); else CSR per (neuron, delay slot) with the slots' delays in
+        ``extra`` and each slot's sum shifted by ``e`` (floor), as Lava's Dense/DelayDense do."""
+        T, _, N = a.shape
+        nd = extra.shape[0]
+        r = np.zeros((T, N), np.int64)
+        tmp = np.zeros(N, np.int64)
+        fired = np.empty(N, np.int64)
+        u = u0[b].copy()
+        v = v0[b].copy()
+        for t in range(T):
+            ns = 0
+            for n in range(N):
+                un, vn, spk = _lif1(u[n], v[n], a[t, b, n] + r[t, n], cu, cv, bias[n], vth64)
+                u[n] = un
+                v[n] = vn
+                if spk:
+                    s_out[t, b, n] = 1
+                    fired[ns] = n
+                    ns += 1
+                if record:
+                    u_rec[t, b, n] = un
+                    v_rec[t, b, n] = vn
+            if ns == 0 or t + 1 >= T:
+                continue
+            if direct:
+                for j in range(ns):
+                    i = fired[j]
+                    for p in range(ptr[i], ptr[i + 1]):
+                        tt = t + 1 + extra[p]
+                        if tt < T:
+                            r[tt, idx[p]] += wv[p]
+            else:
+                for k in range(nd):
+                    tt = t + 1 + extra[k]
+                    if tt >= T:
+                        continue
+                    tmp[:] = 0
+                    for j in range(ns):
+                        i = fired[j]
+                        for p in range(ptr[i * nd + k], ptr[i * nd + k + 1]):
+                            tmp[idx[p]] += wv[p]
+                    for o in range(N):
+                        y = tmp[o]
+                        r[tt, o] += (y << e) if e > 0 else (y >> -e)
+        for n in range(N):
+            u_fin[b, n] = u[n]
+            v_fin[b, n] = v[n]
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _rec_par(a, ptr, idx, wv, extra, e, direct, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin,  # type: ignore[no-untyped-def]
+                 record):
+        for b in prange(a.shape[1]):
+            _rec_one(a, ptr, idx, wv, extra, e, direct, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin,
+                     v_fin, record, b)
+
+    @njit(nogil=True, cache=True)
+    def _rec_ser(a, ptr, idx, wv, extra, e, direct, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin, v_fin,  # type: ignore[no-untyped-def]
+                 record):
+        for b in range(a.shape[1]):
+            _rec_one(a, ptr, idx, wv, extra, e, direct, cu, cv, bias, vth64, u0, v0, s_out, u_rec, v_rec, u_fin,
+                     v_fin, record, b)
 
     # drivers: parallel over samples / neurons, and serial ones for small work, where starting
     # threads costs more than it saves
@@ -361,18 +494,21 @@ def _csr(w: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return ptr, o_idx[order].astype(np.int64), w[o_idx, i_idx][order].astype(np.int64), dvals.astype(np.int64)
 
 
-def _prepared(layer: LoihiLayer, w: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
-    """CSR arrays for the CPU scatter, cached on the layer until its weights, delays or exponent change."""
-    key = hashlib.blake2b(w.tobytes() + d.tobytes() + bytes([layer.weight_exp >= 0]), digest_size=16).digest()
-    hit = layer.__dict__.get("_csr_cache")
+def _prepared(layer: LoihiLayer, w: np.ndarray, d: np.ndarray, weight_exp: int | None = None,
+              slot: str = "_csr_cache") -> tuple[np.ndarray, ...]:
+    """CSR arrays for the CPU scatter, cached on the layer (attribute ``slot``) until its weights,
+    delays or exponent change."""
+    e = layer.weight_exp if weight_exp is None else weight_exp
+    key = hashlib.blake2b(w.tobytes() + d.tobytes() + bytes([e >= 0]), digest_size=16).digest()
+    hit = layer.__dict__.get(slot)
     if hit is not None and hit[0] == key:
         return hit[1]
-    if layer.weight_exp >= 0:
+    if e >= 0:
         ptr, idx, wv, _ = _csr(w, np.zeros_like(d))
         extra = d[idx, np.repeat(np.arange(w.shape[1]), np.diff(ptr))].astype(np.int64)  # delay per synapse
     else:
         ptr, idx, wv, extra = _csr(w, d)  # distinct delay values
-    layer.__dict__["_csr_cache"] = (key, (ptr, idx, wv, extra))
+    layer.__dict__[slot] = (key, (ptr, idx, wv, extra))
     return ptr, idx, wv, extra
 
 
@@ -463,6 +599,65 @@ def cuba_run(
     return s_all, ur, vr, u, v
 
 
+def recurrent_run(
+    layer: LoihiLayer,
+    a: torch.Tensor,
+    record: bool = False,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    engine: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Run a recurrent population over ``a [T, B, N]`` (its feed-forward synaptic input, int64).
+
+    Each step the LIF update of :func:`cuba_run` takes ``a[t]`` plus what the recurrent Dense
+    delivers: the population's spikes of step ``t - 1 - d`` through ``rec_weights`` (delay ``d``),
+    shifted by ``rec_weight_exp`` per step and delay slot.  Returns what :func:`cuba_run` returns.
+    """
+    if not layer.recurrent:
+        return cuba_run(layer, a, record, state, engine)
+    T, B, N = a.shape
+    dev = a.device
+    cu, cv = DECAY_UNITY - (layer.du + 1), DECAY_UNITY - layer.dv
+    bias = torch.as_tensor(layer.bias(), dtype=torch.int64, device=dev)
+    vth64 = layer.vth << 6
+    u0 = torch.zeros((B, N), dtype=torch.int64, device=dev) if state is None else state[0].to(dev, torch.int64)
+    v0 = torch.zeros((B, N), dtype=torch.int64, device=dev) if state is None else state[1].to(dev, torch.int64)
+    w = layer.effective_rec_weight()
+    d = np.zeros(w.shape, np.int64) if layer.rec_delays is None else layer.rec_delays.astype(np.int64)
+    e = layer.rec_weight_exp
+    if _NUMBA and dev.type == "cpu" and engine in ("auto", "numba"):
+        ptr, idx, wv, extra = _prepared(layer, w, d, e, slot="_rec_csr_cache")
+        s = np.zeros((T, B, N), np.uint8)
+        ur = np.zeros((T, B, N) if record else (1, 1, 1), np.int64)
+        vr = np.zeros_like(ur)
+        uf, vf = np.zeros((B, N), np.int64), np.zeros((B, N), np.int64)
+        kernel = _rec_par if B > 1 else _rec_ser
+        kernel(np.ascontiguousarray(a.numpy()), ptr, idx, (wv << e) if e >= 0 else wv, extra, e, e >= 0, cu, cv,
+               bias.numpy(), vth64, u0.contiguous().numpy(), v0.contiguous().numpy(), s, ur, vr, uf, vf, record)
+        t = torch.from_numpy
+        return t(s), (t(ur) if record else None), (t(vr) if record else None), t(uf), t(vf)
+    # torch path (any device): one exact float64 matmul per step and delay value
+    wt = torch.as_tensor(w, dtype=torch.float64, device=dev)
+    dt = torch.as_tensor(d, device=dev)
+    slots = [(dval, (wt * (dt == dval)).t().contiguous()) for dval in np.unique(d).tolist()]
+    r = torch.zeros((T, B, N), dtype=torch.int64, device=dev)
+    u, v = u0, v0
+    s_all = torch.empty((T, B, N), dtype=torch.uint8, device=dev)
+    ur = torch.empty((T, B, N), dtype=torch.int64, device=dev) if record else None
+    vr = torch.empty((T, B, N), dtype=torch.int64, device=dev) if record else None
+    for t in range(T):
+        u, v, spk = lif_update(u, v, a[t] + r[t], layer.du, layer.dv, bias, layer.vth)
+        s_all[t] = spk
+        if record:
+            ur[t] = u
+            vr[t] = v
+        x = spk.to(torch.float64)
+        for dval, wd in slots:
+            if t + 1 + dval < T:
+                y = torch.round(x @ wd).to(torch.int64)  # exact below 2^53
+                r[t + 1 + dval] += (y << e) if e > 0 else (y >> -e)
+    return s_all, ur, vr, u, v
+
+
 def _as_input(x: torch.Tensor | np.ndarray, n_in: int) -> torch.Tensor:
     x = torch.as_tensor(x)
     if x.dim() != 3 or x.shape[-1] != n_in:
@@ -500,7 +695,8 @@ def simulate(
     out = LoihiResult(spikes=[], u=[] if record else None, v=[] if record else None)
     for layer in net.layers:
         a = synaptic_input(layer, s, engine)
-        s, ur, vr, uf, vf = cuba_run(layer, a, record, engine=engine)
+        run = recurrent_run if layer.recurrent else cuba_run
+        s, ur, vr, uf, vf = run(layer, a, record, engine=engine)
         out.spikes.append(s)
         out.final_u.append(uf)
         out.final_v.append(vf)
@@ -516,10 +712,12 @@ def random_network(
     max_delay: int = 0,
     extremes: bool = False,
     graded_bits: int = 0,
+    recurrent: bool = False,
 ) -> LoihiNetwork:
     """A random network for testing and benchmarks: mixed-sign weights (sometimes beyond 8 bits, to
     exercise clipping), delays up to ``max_delay``, per-neuron biases and decays (``extremes``
-    draws decays from ``{-1/0, 4095, 4096}`` and large biases/exponents too)."""
+    draws decays from ``{-1/0, 4095, 4096}`` and large biases/exponents too).  ``recurrent`` gives
+    every layer a recurrent matrix (see :func:`random_recurrent_weights`) with delays up to ``max_delay``."""
     layers = []
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = rng.integers(-300, 301, size=(n_out, n_in))
@@ -540,8 +738,25 @@ def random_network(
             num_weight_bits=int(rng.choice([8, 8, 7, 6])),
             num_message_bits=graded_bits if k == 0 else 0,
             name=f"random{k}",
+            **(_random_rec(n_out, rng, max_delay) if recurrent else {}),
         ))
     return LoihiNetwork(layers)
+
+
+def random_recurrent_weights(n: int, rng: np.random.Generator, frac_exc: float = 0.8, p: float = 0.2,
+                             scale: int = 120) -> np.ndarray:
+    """Sparse recurrent integer weights ``[post, pre]`` with E/I signs by presynaptic neuron (no self loops)."""
+    exc = rng.random(n) < frac_exc
+    w = rng.integers(1, scale + 1, (n, n)) * (rng.random((n, n)) < p)
+    w[:, ~exc] *= -2  # fewer, stronger inhibitory neurons
+    np.fill_diagonal(w, 0)
+    return w
+
+
+def _random_rec(n: int, rng: np.random.Generator, max_delay: int) -> dict:
+    return {"rec_weights": random_recurrent_weights(n, rng),
+            "rec_delays": rng.integers(0, max_delay + 1, (n, n)) if max_delay else None,
+            "rec_weight_exp": int(rng.integers(-1, 2)), "rec_num_weight_bits": int(rng.choice([8, 8, 7]))}
 
 
 def lif_update(

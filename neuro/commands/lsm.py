@@ -18,11 +18,16 @@ def _show(r: dict, args) -> int:
 
 
 @command("experiment lsm-nmnist", help="liquid state machine + linear readouts on the N-MNIST recordings",
-         args=[*_ARGS, arg("--weights", choices=["gaussian", "uniform", "rram"], default="gaussian")])
+         args=[*_ARGS, arg("--weights", choices=["gaussian", "uniform", "rram"], default="gaussian"),
+               arg("--backend", choices=["float", "loihi"], default="float",
+                   help="loihi: also run the quantized reservoir in the bit-exact Loihi simulator and train the same "
+                        "readouts on its spikes (accuracy next to the float reservoir's)"),
+               arg("--samples", type=int, default=None, help="use only the first N recordings")])
 def exp_lsm_nmnist(args) -> int:
     from neuro.experiments.lsm import lsm_nmnist
 
-    return _show(lsm_nmnist(args.root, args.neurons, args.seed, args.weights), args)
+    return _show(lsm_nmnist(args.root, args.neurons, args.seed, args.weights, backend=args.backend,
+                            samples=args.samples), args)
 
 
 @command("experiment lsm-fsdd", help="liquid state machine on spiking FSDD with a held-out speaker", args=_ARGS)

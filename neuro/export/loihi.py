@@ -27,6 +27,14 @@ every population emits binary spikes, each layer has its own scale: one float un
   and per-neuron decays (Lava shares one ``du``/``dv`` per population) are refused;
 * a non-spiking readout (``LI``) is a population whose threshold is the largest mantissa and whose
   membrane is the output (:attr:`~neuro.backends.loihi.LoihiLayer.readout`).
+* a recurrent layer (``Recurrent``, or a :class:`~neuro.models.lsm.LiquidStateMachine`'s input
+  projection + reservoir) becomes one population with two Dense synapses, the input's and the
+  recurrent one (``s[t-1] -> input``).  Both add into the same current, so they share one state
+  scale: ``s_w`` is the smaller of the two matrices' ``s_w`` and ``weight_exp`` follows from the
+  threshold as above; the other matrix (usually the recurrent one, whose weights are smaller) then
+  uses the smallest exponent at which its mantissas still fit, so it keeps 8 significant bits
+  (``R * s_w * 2^weight_exp = mantissa * 2^rec_weight_exp``).  Its weight error, exponent and sign
+  mode are reported beside the input's;
 
 Weights never saturate (``s_w`` is chosen so that the largest fits); other out-of-range values
 (delays > 62, thresholds or biases beyond their mantissas even at the extreme exponents) raise
@@ -48,6 +56,9 @@ layout has no field for is stored beside it: ``weightExp``, ``numWeightBits``, `
 (0 = inferred), ``numMessageBits``, ``biasExp`` (per neuron), ``readout`` and ``stateScale``.
 netx itself reads the weights without ``weightExp`` and with ``bias_exp = 6``, so a file reads
 the same in netx only when ``weightExp = 0`` and ``biasExp = 6``; the lava bridge reads all fields.
+A recurrent layer stores its recurrent Dense in a ``recurrent`` subgroup (``weight`` ``[out, out]``,
+optional ``delay``, ``weightExp``, ``numWeightBits``, ``signMode``); netx has no such field and would
+read the layer as feed-forward, so such files are for neuro and its lava bridge.
 """
 
 from __future__ import annotations
@@ -84,6 +95,8 @@ class FloatLayer:
     ``weight [out, in]``; ``delay [out, in]`` integer steps or ``None``; ``bias [out]`` or ``None``
     (added to the neuron's input every step); ``beta_mem`` the voltage decay; ``beta_syn`` the current
     decay (``None``: no synaptic current); ``v_threshold`` (``None``: non-spiking readout).
+    ``rec_weight [out, out]`` (post, pre): the population's own spikes of the previous step, added to
+    its input (``h[t] = ... + W x[t] + R s[t-1]``), with optional integer ``rec_delay`` (extra steps).
     """
 
     weight: np.ndarray
@@ -93,6 +106,8 @@ class FloatLayer:
     delay: np.ndarray | None = None
     bias: np.ndarray | None = None
     name: str = ""
+    rec_weight: np.ndarray | None = None
+    rec_delay: np.ndarray | None = None
 
 
 def _np(t: Any) -> np.ndarray:
@@ -112,23 +127,30 @@ def float_layers(model: nn.Module) -> list[FloatLayer]:
 
     Understood, in order: ``DelayedLinear`` (weights + integer delays), ``SeqLinear``/``nn.Linear``,
     an optional ``SeqBatchNorm`` right after (folded into weights and bias), then one of ``LIF``,
-    ``IF``, ``CubaLIF``, ``LI``.  ``SeqDropout``/``nn.Dropout``/``nn.Identity`` and ``Flatten`` are
-    skipped; anything else raises :class:`ConfigError` naming the module.
+    ``IF``, ``CubaLIF``, ``LI``; a ``Recurrent`` layer (input projection, recurrent matrix and its
+    neuron) is one recurrent layer, and a :class:`~neuro.models.lsm.LiquidStateMachine` is one
+    recurrent layer (its reservoir).  ``SeqDropout``/``nn.Dropout``/``nn.Identity`` and ``Flatten``
+    are skipped; anything else raises :class:`ConfigError` naming the module.
     """
     from neuro.export.nir import _fold_bn
-    from neuro.layers import Flatten, SeqBatchNorm, SeqDropout
+    from neuro.layers import Flatten, Recurrent, SeqBatchNorm, SeqDropout
     from neuro.layers.delay import DelayedLinear
-    from neuro.neurons import LI, LIF, CubaLIF, SpikingNeuron
+    from neuro.models.lsm import LiquidStateMachine
+    from neuro.neurons import SpikingNeuron
 
-    mods = [m for m in (model.modules() if not isinstance(model, nn.Sequential) else model.modules())
-            if not list(m.children()) or isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm)]
+    if isinstance(model, LiquidStateMachine):
+        return [_neuron_layer(model.neuron, {"weight": _np(model.w_in), "delay": None, "bias": None,
+                                             "rec_weight": _np(model.w_rec), "name": "reservoir"}, "reservoir")]
+
+    mods = [m for m in model.modules()
+            if not list(m.children()) or isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm | Recurrent)]
     # keep leaves only (a SeqBatchNorm wraps a BatchNorm1d; neurons hold decay parameters)
     leaves: list[nn.Module] = []
     skip: set[int] = set()
     for m in mods:
         if id(m) in skip:
             continue
-        if isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm):
+        if isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm | Recurrent):
             skip.update(id(c) for c in m.modules() if c is not m)
         leaves.append(m)
     out: list[FloatLayer] = []
@@ -147,24 +169,18 @@ def float_layers(model: nn.Module) -> list[FloatLayer]:
                 raise ConfigError(f"{name}: batch norm must follow a linear layer to be folded")
             bias = syn["bias"] if syn["bias"] is not None else np.zeros(syn["weight"].shape[0])
             syn["weight"], syn["bias"] = (a.astype(np.float64) for a in _fold_bn(syn["weight"], bias, m))
+        elif isinstance(m, Recurrent):
+            if syn is not None:
+                raise ConfigError(f"{syn['name']}: a synapse layer followed by a Recurrent layer (two synapse "
+                                  "layers in a row) has no Loihi equivalent; put a neuron population between them")
+            if m.rec.bias is not None:
+                raise ConfigError(f"{name}: a bias on the recurrent Linear is not supported; use the input's bias")
+            out.append(_neuron_layer(m.neuron, {"weight": _np(m.ff.weight), "delay": None, "rec_weight": _np(
+                m.rec.weight), "bias": _np(m.ff.bias) if m.ff.bias is not None else None, "name": name}, name))
         elif isinstance(m, SpikingNeuron):
             if syn is None:
                 raise ConfigError(f"{name}: a neuron population must follow a synapse layer (Linear/DelayedLinear)")
-            if not isinstance(m, LIF | CubaLIF) or getattr(m, "adaptive", False):
-                raise ConfigError(f"{name}: {type(m).__name__} has no Loihi CUBA equivalent (LIF, IF, CubaLIF, LI)")
-            if m.spiking and m.v_reset is None:
-                raise ConfigError(f"{name}: soft (subtractive) reset does not exist on Loihi; use v_reset=0.0")
-            if m.spiking and float(m.v_reset) != 0.0:
-                raise ConfigError(f"{name}: Loihi resets the voltage to 0, got v_reset={m.v_reset}")
-            a_v, a_i = m.decays()
-            beta_mem = _scalar_decay(a_v, name)
-            beta_syn = None if a_i is None else _scalar_decay(a_i, name)
-            w, b = syn["weight"], syn["bias"]
-            if isinstance(m, LIF) and not isinstance(m, CubaLIF) and m.decay_input:
-                w, b = w * (1 - beta_mem), (None if b is None else b * (1 - beta_mem))
-            out.append(FloatLayer(weight=w, beta_mem=beta_mem, beta_syn=beta_syn, delay=syn["delay"], bias=b,
-                                  v_threshold=m.v_threshold if m.spiking and not isinstance(m, LI) else None,
-                                  name=syn["name"]))
+            out.append(_neuron_layer(m, syn, name))
             syn = None
         elif isinstance(m, SeqDropout | nn.Dropout | nn.Identity | Flatten):
             continue
@@ -178,6 +194,27 @@ def float_layers(model: nn.Module) -> list[FloatLayer]:
     if not out:
         raise ConfigError("no synapse + neuron layers found in the model")
     return out
+
+
+def _neuron_layer(m: nn.Module, syn: dict[str, Any], name: str) -> FloatLayer:
+    """A :class:`FloatLayer` from synapses ``syn`` and the neuron population ``m`` after them."""
+    from neuro.neurons import LI, LIF, CubaLIF
+
+    if not isinstance(m, LIF | CubaLIF) or getattr(m, "adaptive", False):
+        raise ConfigError(f"{name}: {type(m).__name__} has no Loihi CUBA equivalent (LIF, IF, CubaLIF, LI)")
+    if m.spiking and m.v_reset is None:
+        raise ConfigError(f"{name}: soft (subtractive) reset does not exist on Loihi; use v_reset=0.0")
+    if m.spiking and float(m.v_reset) != 0.0:
+        raise ConfigError(f"{name}: Loihi resets the voltage to 0, got v_reset={m.v_reset}")
+    a_v, a_i = m.decays()
+    beta_mem = _scalar_decay(a_v, name)
+    beta_syn = None if a_i is None else _scalar_decay(a_i, name)
+    w, b, r = syn["weight"], syn["bias"], syn.get("rec_weight")
+    if isinstance(m, LIF) and not isinstance(m, CubaLIF) and m.decay_input:
+        g = 1 - beta_mem
+        w, b, r = w * g, (None if b is None else b * g), (None if r is None else r * g)
+    return FloatLayer(weight=w, beta_mem=beta_mem, beta_syn=beta_syn, delay=syn["delay"], bias=b, rec_weight=r,
+                      v_threshold=m.v_threshold if m.spiking and not isinstance(m, LI) else None, name=syn["name"])
 
 
 # --------------------------------------------------------------------------- quantization
@@ -208,6 +245,11 @@ class LayerReport:
     clipped_delays: int = 0
     clipped_biases: int = 0
     notes: list[str] = field(default_factory=list)
+    rec_sign_mode: str | None = None
+    rec_weight_exp: int | None = None
+    rec_weight_rel_error: float | None = None
+    rec_weight_max_abs_error: float | None = None
+    rec_max_delay: int = 0
 
 
 @dataclass
@@ -219,10 +261,13 @@ class QuantReport:
 
     def rows(self) -> list[list[Any]]:
         return [[la.name, f"{la.n_in}->{la.n_out}", la.sign_mode, la.weight_exp, f"{la.weight_rel_error:.4f}",
+                 "-" if la.rec_weight_exp is None else la.rec_weight_exp,
+                 "-" if la.rec_weight_rel_error is None else f"{la.rec_weight_rel_error:.4f}",
                  la.vth, la.du, la.dv, la.max_delay, la.clipped_thresholds + la.clipped_delays + la.clipped_biases]
                 for la in self.layers]
 
-    HEADER = ["layer", "size", "sign", "w_exp", "weight rel err", "vth", "du", "dv", "max delay", "clipped"]
+    HEADER = ["layer", "size", "sign", "w_exp", "weight rel err", "rec w_exp", "rec rel err", "vth", "du", "dv",
+              "max delay", "clipped"]
 
     def __str__(self) -> str:
         lines = ["  ".join(self.HEADER)] + ["  ".join(str(c) for c in r) for r in self.rows()]
@@ -238,6 +283,32 @@ def _limit(what: str, clip: bool, report: LayerReport, n: int, msg: str) -> None
         raise HardwareLimitError(f"{report.name}: {msg}; pass clip=True to clip and report instead")
     setattr(report, what, getattr(report, what) + n)
     report.notes.append(f"clipped: {msg}")
+
+
+def _grid(w: np.ndarray) -> tuple[int, int, int, int, float]:
+    """Sign mode, mantissa range ``[lo, hi]`` and step, and the largest scale that fits ``w`` (Lava's rules)."""
+    wmax, wmin = float(w.max(initial=0.0)), float(w.min(initial=0.0))
+    if wmin >= 0:
+        return EXCITATORY, 255, 0, 1, (255 / wmax if wmax > 0 else 1.0)
+    if wmax <= 0:
+        return INHIBITORY, 0, -255, 1, 255 / -wmin
+    return MIXED, 254, -256, 2, min(254 / wmax, 256 / -wmin)
+
+
+def _mantissas(w: np.ndarray, s_w: float, weight_exp: int, grid: tuple) -> tuple[int, np.ndarray, float, float]:
+    """Integer mantissas for ``w`` at ``s_w * 2^weight_exp`` mantissa units per float unit, with the
+    smallest exponent (at most ``weight_exp``) whose mantissas still fit: a matrix of smaller
+    weights than the one that set ``s_w`` gets finer mantissas.  Returns (exponent, mantissas,
+    relative error, largest absolute error)."""
+    mode, hi, lo, step, s_own = grid
+    e = weight_exp
+    if np.any(w) and s_own > s_w:
+        e = max(-8, weight_exp - math.floor(math.log2(s_own / s_w) + 1e-12))
+    f = s_w * 2.0 ** (weight_exp - e)
+    m = np.clip(np.round(w * f / step) * step, lo, hi).astype(np.int64)  # f <= s_own: every weight fits
+    wq = m / f
+    norm = float(np.linalg.norm(w))
+    return e, m, float(np.linalg.norm(wq - w) / norm) if norm > 0 else 0.0, float(np.abs(wq - w).max(initial=0.0))
 
 
 def quantize_layer(
@@ -257,19 +328,24 @@ def quantize_layer(
     if not np.isfinite(w).all():
         raise ConfigError(f"{name}: weights contain NaN or inf")
     n_out, n_in = w.shape
-    wmax, wmin = float(w.max(initial=0.0)), float(w.min(initial=0.0))
-    if wmin >= 0:
-        mode, hi, lo, step = EXCITATORY, 255, 0, 1
-        s_w = 255 / wmax if wmax > 0 else 1.0
-    elif wmax <= 0:
-        mode, hi, lo, step = INHIBITORY, 0, -255, 1
-        s_w = 255 / -wmin
-    else:
-        mode, hi, lo, step = MIXED, 254, -256, 2
-        s_w = min(254 / wmax, 256 / -wmin)
+    mode, *_, s_w = _grid(w)
     thr = fl.v_threshold
     if thr is not None and not (math.isfinite(thr) and thr > 0):
         raise ConfigError(f"{name}: Loihi thresholds are positive, got v_threshold={thr}")
+    rec = None
+    if fl.rec_weight is not None:
+        rec = np.asarray(fl.rec_weight, np.float64)
+        if rec.shape != (n_out, n_out):
+            raise ShapeError(f"{name}: the recurrent weight must be [out, out] = ({n_out}, {n_out}) (post, pre), "
+                             f"got shape {rec.shape}")
+        if not np.isfinite(rec).all():
+            raise ConfigError(f"{name}: recurrent weights contain NaN or inf")
+        if thr is None:
+            raise ConfigError(f"{name}: a non-spiking readout cannot be recurrent (it emits no spikes to feed back); "
+                              "give the population a threshold")
+        s_in = s_w if np.any(w) else math.inf
+        s_rec = _grid(rec)[4] if np.any(rec) else math.inf
+        s_w = min(s_in, s_rec) if min(s_in, s_rec) < math.inf else 1.0  # both matrices share the state scale
     if weight_exp is None:
         if thr is not None:
             weight_exp = math.floor(math.log2(vth_target / (thr * s_w)))
@@ -284,11 +360,27 @@ def quantize_layer(
                       v_threshold=thr, v_threshold_quantized=None, vth=MAX_VTH, beta_mem=fl.beta_mem,
                       beta_mem_quantized=0.0, beta_syn=fl.beta_syn, beta_syn_quantized=0.0, du=0, dv=0)
     # weights: mantissas on the sign mode's grid
-    m = np.clip(np.round(w * s_w / step) * step, lo, hi).astype(np.int64)  # s_w makes every weight fit
-    wq = m / s_w
-    rep.weight_max_abs_error = float(np.abs(wq - w).max(initial=0.0))
-    norm = float(np.linalg.norm(w))
-    rep.weight_rel_error = float(np.linalg.norm(wq - w) / norm) if norm > 0 else 0.0
+    e_in, m, rep.weight_rel_error, rep.weight_max_abs_error = _mantissas(w, s_w, weight_exp, _grid(w))
+    rec_q: dict[str, Any] = {}
+    if rec is not None:
+        rgrid = _grid(rec)
+        e_rec, m_rec, rep.rec_weight_rel_error, rep.rec_weight_max_abs_error = _mantissas(rec, s_w, weight_exp, rgrid)
+        rep.rec_weight_exp = e_rec
+        rep.rec_sign_mode = {1: "mixed", 2: "excitatory", 3: "inhibitory"}[rgrid[0]]
+        rec_q = {"rec_weights": m_rec, "rec_weight_exp": e_rec, "rec_sign_mode": rgrid[0], "rec_num_weight_bits": 8}
+        if fl.rec_delay is not None:
+            rd = np.asarray(fl.rec_delay)
+            if rd.shape != rec.shape:
+                raise ShapeError(f"{name}: rec_delay must have the recurrent weight's shape {rec.shape}, "
+                                 f"got {rd.shape}")
+            if not np.array_equal(rd, np.round(rd)) or (rd.size and rd.min() < 0):
+                raise HardwareLimitError(f"{name}: recurrent delays must be non-negative integers (round them first)")
+            rd = rd.astype(np.int64)
+            n_long = int((rd > max_delay).sum())
+            _limit("clipped_delays", clip, rep, n_long,
+                   f"{n_long} recurrent delays exceed the Loihi limit of {max_delay} steps (largest {int(rd.max())})")
+            rec_q["rec_delays"] = np.minimum(rd, max_delay)
+            rep.rec_max_delay = int(rec_q["rec_delays"].max(initial=0))
     # delays
     delays = None
     if fl.delay is not None:
@@ -339,13 +431,15 @@ def quantize_layer(
         bias_exp = np.minimum(need, 7)
         bias_mant = np.clip(np.round(b / 2.0**bias_exp), -4096, 4095).astype(np.int64)
         rep.bias_max_abs_error = float(np.abs(bias_mant * 2.0**bias_exp / scale - fl.bias).max())
-    worst_in = float(np.abs(m).sum(1).max(initial=0)) * 2.0**weight_exp * 64
+    worst_in = float(np.abs(m).sum(1).max(initial=0)) * 2.0**e_in * 64
+    if rec_q:
+        worst_in += float(np.abs(rec_q["rec_weights"]).sum(1).max(initial=0)) * 2.0**rec_q["rec_weight_exp"] * 64
     if worst_in >= 1 << 23:
         rep.notes.append(f"the current can wrap (24 bits) if more than {int((1 << 23) / worst_in * n_in)} "
                          "inputs spike in one step")
     layer = LoihiLayer(weights=m, delays=delays, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
-                       weight_exp=weight_exp, num_weight_bits=8, sign_mode=mode, num_message_bits=num_message_bits,
-                       readout=thr is None, state_scale=scale, name=name)
+                       weight_exp=e_in, num_weight_bits=8, sign_mode=mode, num_message_bits=num_message_bits,
+                       readout=thr is None, state_scale=scale, name=name, **rec_q)
     layer.validate(name)
     return layer, rep
 
@@ -474,6 +568,14 @@ def export_loihi(model: nn.Module | LoihiNetwork, path: str | os.PathLike, *, cl
             g.create_dataset("readout", data=int(la.readout))
             g.create_dataset("stateScale", data=float(la.state_scale))
             g.create_dataset("name", data=np.array([la.name.encode()], dtype=f"S{max(1, len(la.name))}"))
+            if la.recurrent:
+                r = g.create_group("recurrent")
+                r.create_dataset("weight", data=la.rec_weights.astype(np.float64))
+                if la.rec_delays is not None:
+                    r.create_dataset("delay", data=la.rec_delays.astype(np.int64))
+                r.create_dataset("weightExp", data=la.rec_weight_exp)
+                r.create_dataset("numWeightBits", data=la.rec_num_weight_bits)
+                r.create_dataset("signMode", data=0 if la.rec_sign_mode is None else la.rec_sign_mode)
             n = g.create_group("neuron")
             n.create_dataset("type", data=_s10("CUBA"))
             n.create_dataset("iDecay", data=la.du + 1)
@@ -508,6 +610,14 @@ def load_loihi(path: str | os.PathLike) -> LoihiNetwork:
             def get(name, default, grp=g):
                 return grp[name][()] if name in grp else default
 
+            rec = {}
+            if "recurrent" in g:
+                r = g["recurrent"]
+                rec = {"rec_weights": np.asarray(r["weight"][()]).astype(np.int64),
+                       "rec_delays": np.asarray(r["delay"][()]).astype(np.int64) if "delay" in r else None,
+                       "rec_weight_exp": int(get("weightExp", 0, r)),
+                       "rec_num_weight_bits": int(get("numWeightBits", 8, r)),
+                       "rec_sign_mode": int(get("signMode", 0, r)) or None}
             layers.append(LoihiLayer(
                 weights=np.asarray(g["weight"][()]).astype(np.int64),
                 delays=np.asarray(g["delay"][()]).astype(np.int64) if "delay" in g else None,
@@ -520,5 +630,6 @@ def load_loihi(path: str | os.PathLike) -> LoihiNetwork:
                 sign_mode=(int(get("signMode", 0)) or None), num_message_bits=int(get("numMessageBits", 0)),
                 readout=bool(get("readout", 0)), state_scale=float(get("stateScale", 1.0)),
                 name=get("name", np.array([b""]))[0].decode() if "name" in g else f"layer{k}",
+                **rec,
             ))
     return LoihiNetwork(layers)

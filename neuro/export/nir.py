@@ -499,7 +499,9 @@ def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | N
     """The synapse+neuron layers of a NIR chain as :class:`neuro.export.loihi.FloatLayer` s (for Loihi).
 
     Accepts ``Affine``/``Linear`` (and ``Scale``) followed by a neuron, and neuro's delayed-synapse
-    pattern ``Linear`` (fan-out) -> ``Delay`` -> ``Affine``/``Linear``.  Neuron input gains
+    pattern ``Linear`` (fan-out) -> ``Delay`` -> ``Affine``/``Linear``; a recurrent subgraph (one
+    neuron node and its weight loop, as written for ``Recurrent`` layers and reservoirs) after a
+    ``Linear``/``Affine`` becomes one recurrent layer.  Neuron input gains
     (``r * dt / tau`` and CubaLIF's ``w_in``) are folded into the weights.
     """
     from neuro.export.loihi import FloatLayer
@@ -553,6 +555,23 @@ def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | N
                                      beta_syn=None if a_i is None else float(a_i),
                                      v_threshold=None if isinstance(node, nir.LI) else neuron.v_threshold,
                                      name=name))
+            W = b = D = None
+        elif isinstance(node, nir.NIRGraph):  # a recurrent population: neuron + weight loop (s[t-1] -> input)
+            if W is None or D is not None:
+                raise ConfigError(f"node {name}: a recurrent subgraph must follow a Linear/Affine input projection "
+                                  "(without delays) to map to Loihi")
+            rec = _recurrent_from(node, dt, name)
+            if rec.rec.bias is not None:
+                raise ConfigError(f"node {name}: an Affine recurrent loop (a bias inside the loop) does not map to "
+                                  "Loihi; use a Linear")
+            gain = float(np.unique(rec.gain.scale.numpy())[0]) if rec.gain is not None else 1.0
+            a_v, a_i = rec.neuron.decays()
+            if not rec.neuron.spiking or isinstance(rec.neuron, LI):
+                raise ConfigError(f"node {name}: a recurrent population must spike (LIF/IF/CubaLIF) to map to Loihi")
+            layers.append(FloatLayer(weight=W * gain, bias=b * gain, beta_mem=float(a_v),
+                                     beta_syn=None if a_i is None else float(a_i),
+                                     v_threshold=rec.neuron.v_threshold, name=name,
+                                     rec_weight=rec.rec.weight.detach().double().numpy() * gain))
             W = b = D = None
         else:
             raise ConfigError(f"node {name}: NIR type {type(node).__name__} does not map to the Loihi backends")

@@ -11,6 +11,8 @@ radius.  Inhibitory neurons' outgoing weights are negative.
 The reservoir runs time-major ``[T, B, n_in] -> spikes [T, B, n]``: the input projection is one
 matmul over all steps, the recurrence is stepped with the fused LIF kernel.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
+The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
+recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.export.loihi.quantize`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class LiquidStateMachine(nn.Module):
         rec_scale: float = 1.0,
         tau: float = 10.0,
         v_threshold: float = 1.0,
+        beta: float | None = None,
         rram_levels: int = 16,
         rram_d2d: float = 0.1,
         seed: int = 0,
@@ -140,7 +143,9 @@ class LiquidStateMachine(nn.Module):
         self.register_buffer("w_rec", torch.as_tensor(w.T.copy() * rec_scale, dtype=torch.float32))  # [post, pre]
         self.register_buffer("w_in", torch.as_tensor(w_in.T.copy() * input_scale, dtype=torch.float32))
         self.register_buffer("excitatory", torch.as_tensor(exc))
-        self.neuron = LIF(tau=tau, decay_input=False, v_threshold=v_threshold, v_reset=0.0)
+        # beta (the voltage decay per step) overrides tau (beta = 1 - 1/tau)
+        self.neuron = LIF(tau=None if beta is not None else tau, beta=beta, decay_input=False,
+                          v_threshold=v_threshold, v_reset=0.0)
         self.connections = int(mask.sum())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Usage: ``python runner.py JOBS.json`` where the file holds a list of jobs
 ``{"net": FILE.net, "input": X.npy, "out": OUT.npz, "record": bool, "timing": bool}``
 (written and read by :func:`neuro.backends.lava.run_lava`).  Each job loads a deployment file
 (lava-dl netx HDF5 layout plus neuro's extra fields, see :mod:`neuro.export.loihi`), builds it
-as Lava processes (``RingBuffer`` source -> ``Dense``/``DelayDense`` -> ``LIF`` -> ...), runs every
+as Lava processes (``RingBuffer`` source -> ``Dense``/``DelayDense`` -> ``LIF`` -> ..., and for a
+recurrent layer a second ``Dense``/``DelayDense`` from the ``LIF``'s ``s_out`` back to its ``a_in``), runs every
 sample of ``X [T, B, n_in]`` with the bit-accurate ``fixed_pt`` models and saves per layer
 ``s{k}``, and with ``record`` also ``u{k}``, ``v{k}`` (``[T, B, N]``, read by monitors after each
 step), else the final ``u``/``v`` as ``u{k}_final``/``v{k}_final`` (``[B, N]``).  With ``timing``
@@ -40,7 +41,15 @@ def read_layers(path):
             def get(name, default, grp=g):
                 return grp[name][()] if name in grp else default
 
+            rec = None
+            if "recurrent" in g:
+                r = g["recurrent"]
+                rec = {"weight": np.asarray(r["weight"][()]).astype(np.int32),
+                       "delay": np.asarray(r["delay"][()]).astype(int) if "delay" in r else None,
+                       "weight_exp": int(get("weightExp", 0, r)), "num_weight_bits": int(get("numWeightBits", 8, r)),
+                       "sign_mode": int(get("signMode", 0, r)), "num_message_bits": 0}
             layers.append({
+                "recurrent": rec,
                 "weight": np.asarray(g["weight"][()]).astype(np.int32),
                 "delay": np.asarray(g["delay"][()]).astype(int) if "delay" in g else None,
                 "du": int(n["iDecay"][()]) - 1, "dv": int(n["vDecay"][()]), "vth": int(n["vThMant"][()]),
@@ -52,24 +61,33 @@ def read_layers(path):
     return layers
 
 
+def synapses(la):
+    """A Dense (or DelayDense when the layer has delays) with the layer's weights and options."""
+    kw = {"weight_exp": la["weight_exp"], "num_weight_bits": la["num_weight_bits"],
+          "num_message_bits": la["num_message_bits"]}
+    if la["sign_mode"]:
+        kw["sign_mode"] = SignMode(la["sign_mode"])
+    if la["delay"] is not None:
+        return DelayDense(weights=la["weight"], delays=la["delay"], max_delay=int(la["delay"].max()), **kw)
+    return Dense(weights=la["weight"], **kw)
+
+
 def build(layers, x):
     """Lava processes for one sample ``x [T, n_in]``: returns (source, synapses, lifs)."""
     source = Source(data=np.ascontiguousarray(x.T.astype(np.int32)))
     prev = source.s_out
     syns, lifs = [], []
     for la in layers:
-        kw = {"weight_exp": la["weight_exp"], "num_weight_bits": la["num_weight_bits"],
-              "num_message_bits": la["num_message_bits"]}
-        if la["sign_mode"]:
-            kw["sign_mode"] = SignMode(la["sign_mode"])
-        if la["delay"] is not None:
-            syn = DelayDense(weights=la["weight"], delays=la["delay"], max_delay=int(la["delay"].max()), **kw)
-        else:
-            syn = Dense(weights=la["weight"], **kw)
+        syn = synapses(la)
         lif = LIF(shape=(la["weight"].shape[0],), du=la["du"], dv=la["dv"], vth=la["vth"],
                   bias_mant=la["bias_mant"], bias_exp=la["bias_exp"])
         prev.connect(syn.s_in)
         syn.a_out.connect(lif.a_in)
+        if la["recurrent"] is not None:  # the population's spikes back into its own input port
+            rec = synapses(la["recurrent"])
+            lif.s_out.connect(rec.s_in)
+            rec.a_out.connect(lif.a_in)
+            syns.append(rec)
         prev = lif.s_out
         syns.append(syn)
         lifs.append(lif)
