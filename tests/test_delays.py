@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 import neuro.layers.delay as delay_mod
-from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
+from neuro.errors import ConfigError, DTypeError, HardwareLimitError, NeuroError, ShapeError
 from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
 from neuro.models.delay_snn import DelaySNN
 
@@ -171,6 +171,17 @@ def test_bad_input_and_hardware_limits():
         m.delay.fill_(10.4)
     m.constrain_to_hardware(62)
     assert torch.equal(m.delay, torch.full_like(m.delay, 10.0))
+    with pytest.raises(ShapeError, match="empty sequence"):
+        m(torch.rand(0, 2, 4))
+    for bad in (-0.5, 80.5, float("nan")):
+        with torch.no_grad():
+            m.delay[1, 2] = bad
+        for train in (True, False):
+            m.train(train)
+            with pytest.raises(NeuroError, match=r"delay positions must lie in \[0, max_delay=80\]"):
+                m(torch.rand(5, 2, 4))
+    m.delay.data[1, 2] = 3.0  # back in range: runs again
+    assert m(torch.rand(5, 2, 4)).shape == (5, 2, 3)
     x, w = torch.rand(5, 2, 4), torch.rand(3, 4)
     with pytest.raises(ConfigError, match="must be >= 0"):
         delayed_matmul(x, w, torch.full((3, 4), -1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,6 +49,13 @@ class ReferenceDelaySNN(nn.Module):
                                            surrogate_function=surrogate.ATan(alpha=5.0), detach_reset=True,
                                            step_mode="m", store_v_seq=True))
         self.mods = nn.ModuleList(mods)
+
+    def clamp_positions(self) -> None:
+        """SNN-delays' clamp of the kernel positions to the kernel after each optimizer step."""
+        with torch.no_grad():
+            for m in self.mods:
+                if type(m).__name__ == "Dcls1d":
+                    m.P.clamp_(-(self.K // 2), self.K // 2)
 
     def set_eval_delays(self) -> None:
         """What SNN-delays does for evaluation: 'max' kernels with SIG = 0 and rounded positions."""
@@ -121,7 +129,7 @@ def _run(B: int, T: int, sigma: float, repeat: int, dev: torch.device) -> dict[s
             if "Dropout" in type(mod).__name__:
                 mod.p = 0.4
 
-    def step(model: nn.Module, opts: list[torch.optim.Optimizer]):
+    def step(model: nn.Module, opts: list[torch.optim.Optimizer], after: Callable[[], None]):
         def go() -> None:
             for o in opts:
                 o.zero_grad()
@@ -130,6 +138,7 @@ def _run(B: int, T: int, sigma: float, repeat: int, dev: torch.device) -> dict[s
             loss.backward()
             for o in opts:
                 o.step()
+            after()  # keep delay positions in range, as both training loops do
         return go
 
     w, p = ours.param_groups()
@@ -137,8 +146,8 @@ def _run(B: int, T: int, sigma: float, repeat: int, dev: torch.device) -> dict[s
     ref_w = [q for n, q in ref.named_parameters() if not n.endswith(".P") and not n.endswith(".SIG")]
     ref_p = [q for n, q in ref.named_parameters() if n.endswith(".P")]
     ref_opt = [torch.optim.Adam(ref_w, lr=1e-3), torch.optim.Adam(ref_p, lr=0.1)]
-    t_ours = median(time_it(step(ours, ours_opt), repeat=repeat))
-    t_ref = median(time_it(step(ref, ref_opt), repeat=repeat))
+    t_ours = median(time_it(step(ours, ours_opt, ours.after_step), repeat=repeat))
+    t_ref = median(time_it(step(ref, ref_opt, ref.clamp_positions), repeat=repeat))
 
     # evaluation: integer delays, one tap per synapse
     ref2 = ReferenceDelaySNN(ours).to(dev)

@@ -33,6 +33,24 @@ from neuro.layers.time import check_seq
 try:
     from numba import njit, prange
 
+    @njit(nogil=True, inline="always")
+    def _nonzero(row, idx):  # type: ignore[no-untyped-def]
+        """Write the positions of ``row``'s non-zeros into ``idx``; return how many.
+
+        Branch-free (no mispredicted branch per event), after a vectorized check that skips
+        all-zero rows outright: scanning, not the events, would otherwise dominate sparse layers.
+        """
+        s = np.float32(0.0)
+        for j in range(row.shape[0]):
+            s += abs(row[j])
+        if s == 0:
+            return 0
+        n = 0
+        for j in range(row.shape[0]):
+            idx[n] = j
+            n += row[j] != 0
+        return n
+
     @njit(parallel=True, nogil=True, fastmath=True, cache=True)
     def _scatter_fwd(x, wt, off, y, width, mask):  # type: ignore[no-untyped-def]
         """y[t + D[i, o], b, o] += W[i, o] * x[t, b, i] for every non-zero x (``wt`` is W as [in, out]).
@@ -46,15 +64,17 @@ try:
         n_out = wt.shape[1]
         for b in prange(B):
             ring = np.zeros(mask + 1, np.float32)
+            idx = np.empty(n_in, np.int64)
             for t in range(T):
                 base = t * width
-                for i in range(n_in):
-                    v = x[t, b, i]
-                    if v != 0:
-                        w = wt[i]
-                        f = off[i]
-                        for o in range(n_out):
-                            ring[(base + f[o]) & mask] += w[o] * v
+                xr = x[t, b]
+                for k in range(_nonzero(xr, idx)):
+                    i = idx[k]
+                    v = xr[i]
+                    w = wt[i]
+                    f = off[i]
+                    for o in range(n_out):
+                        ring[(base + f[o]) & mask] += w[o] * v
                 row = base & mask
                 yr = y[t, b]
                 for o in range(n_out):
@@ -102,18 +122,19 @@ try:
         K = kt.shape[1]
         n_out = kt.shape[2]
         for blk in prange((B + bb - 1) // bb):
+            idx = np.empty(T, np.int64)
             for i in range(n_in):
                 ki = kt[i]
                 for b in range(blk * bb, min(B, blk * bb + bb)):
                     xr = xb[b, i]
-                    for t in range(T):
+                    for k in range(_nonzero(xr, idx)):
+                        t = idx[k]
                         v = xr[t]
-                        if v != 0:
-                            for d in range(min(K, T - t)):
-                                yr = y[t + d, b]
-                                kr = ki[d]
-                                for o in range(n_out):
-                                    yr[o] += v * kr[o]
+                        for d in range(min(K, T - t)):
+                            yr = y[t + d, b]
+                            kr = ki[d]
+                            for o in range(n_out):
+                                yr[o] += v * kr[o]
 
     @njit(parallel=True, nogil=True, fastmath=True, cache=True)
     def _event_conv_grad_k(xb, gy, gk, ib):  # type: ignore[no-untyped-def]
@@ -122,18 +143,19 @@ try:
         K = gk.shape[1]
         n_out = gk.shape[2]
         for blk in prange((n_in + ib - 1) // ib):
+            idx = np.empty(T, np.int64)
             for b in range(B):
                 for i in range(blk * ib, min(n_in, blk * ib + ib)):
                     xr = xb[b, i]
                     gi = gk[i]
-                    for t in range(T):
+                    for k in range(_nonzero(xr, idx)):
+                        t = idx[k]
                         v = xr[t]
-                        if v != 0:
-                            for d in range(min(K, T - t)):
-                                gr = gi[d]
-                                yr = gy[t + d, b]
-                                for o in range(n_out):
-                                    gr[o] += v * yr[o]
+                        for d in range(min(K, T - t)):
+                            gr = gi[d]
+                            yr = gy[t + d, b]
+                            for o in range(n_out):
+                                gr[o] += v * yr[o]
 
     _NUMBA = True
 except ImportError:  # pragma: no cover
@@ -381,11 +403,30 @@ class DelayedLinear(nn.Module):
         with torch.no_grad():
             self.delay.copy_(d.to(self.delay.dtype))
 
+    def _check_positions(self) -> None:
+        """Raise when a delay position lies outside ``[0, max_delay]`` (or is NaN).
+
+        Out-of-range positions would otherwise be clipped silently (rounding) or put the Gaussian
+        tap partly outside the kernel.  Non-blocking on CUDA (reported at the next check).
+        """
+        from neuro.backends.gpu import report_bad
+
+        d = self.delay.detach()
+        bad = ((d < 0) | (d > self.max_delay) | d.isnan()).any().reshape(1)
+        message = (f"DelayedLinear({self.in_features}, {self.out_features}): delay positions must lie in "
+                   f"[0, max_delay={self.max_delay}]")
+        if not d.is_cuda and bool(bad):
+            message += f", found values in [{float(d.min()):.4g}, {float(d.max()):.4g}]"
+        report_bad(bad, message + "; call layer.clamp_() after each optimizer step (neuro's trainer does) or "
+                   "load positions inside the range")
+
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_seq(x, self, 1)
         if x.shape[-1] != self.in_features:
             raise ShapeError(f"DelayedLinear expects {self.in_features} input channels, got {x.shape[-1]}")
+        if self.mode != "none":
+            self._check_positions()
         if self.right_pad:
             x = F.pad(x, (0, 0, 0, 0, 0, self.right_pad))
         if self.mode == "none":

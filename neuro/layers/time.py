@@ -21,6 +21,8 @@ def check_seq(x: torch.Tensor, layer: nn.Module | str, feature_dims: int | None 
         )
     if x.dim() < 3:
         raise ShapeError(f"{name} expects a time-major sequence [T, B, features...], got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ShapeError(f"{name} got an empty sequence (T = 0, shape {tuple(x.shape)}); give at least one time step")
 
 
 def merge_time(x: torch.Tensor) -> torch.Tensor:
