@@ -13,9 +13,10 @@ import torch
 from torch.nn import functional as F
 
 import neuro.layers.delay as delay_mod
+from neuro.datasets.collate import pad_time_major
 from neuro.errors import ConfigError, DTypeError, HardwareLimitError, NeuroError, ShapeError
 from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
-from neuro.models.delay_snn import DelaySNN
+from neuro.models.delay_snn import DelaySNN, softmax_sum_readout
 
 
 def _dcls_like(m: DelayedLinear):
@@ -205,6 +206,22 @@ def test_shd_model_shapes_params_and_eval_path():
     assert all(s[1].dtype == torch.int64 and int(s[1].max()) <= 24 for s in syn)
 
 
+def test_fixed_input_length_makes_the_readout_independent_of_the_batch():
+    torch.manual_seed(0)
+    xs = [torch.poisson(torch.full((T, 1, 140), 0.3)) for T in (12, 25, 40)]
+    batch = pad_time_major([(x[:, 0], 0) for x in xs])[0]
+    for length, same in ((40, True), (0, False)):
+        m = DelaySNN(hidden=32, input_length=length).eval()
+        with torch.no_grad():
+            together = softmax_sum_readout(m(batch))
+            alone = torch.cat([softmax_sum_readout(m(x)) for x in xs])
+        # without a fixed length the short samples are read out over fewer steps when alone
+        assert torch.allclose(together, alone, atol=1e-5) == same
+    assert m.pad_input(torch.ones(50, 1, 140)).shape[0] == 50  # longer inputs pass unchanged
+    with pytest.raises(ConfigError, match="input_length must be >= 0"):
+        DelaySNN(input_length=-1)
+
+
 def test_bench_delays_outputs_agree_with_reference():
     r = subprocess.run([sys.executable, "-m", "neuro", "bench", "delays", "--B", "4", "--T", "20", "--repeat", "1",
                         "--json"], capture_output=True, text=True, timeout=600)
@@ -221,6 +238,7 @@ def test_train_and_eval_commands_on_spiking_fsdd(shared_data, tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["samples"]["test"] == 500 and 0 <= s["test_accuracy"] <= 1
+    assert s["config"]["input_length"] >= 50  # the longest training recording, in 10 ms steps
     for f in ("best.ckpt", "summary.json", "curves.png", "delays.png", "history.json"):
         assert (out / f).exists(), f
     r = subprocess.run([sys.executable, "-m", "neuro", "eval", str(out / "best.ckpt"), "--dataset", "fsdd", "--root",

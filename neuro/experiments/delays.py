@@ -32,6 +32,10 @@ class _Frames(torch.utils.data.Dataset):
         ev, y = self.base[self.indices[k]]
         return torch.from_numpy(self.transform(ev)), y
 
+    def longest(self) -> int:
+        """The most time steps of any sample (one pass over the data)."""
+        return max((self[k][0].shape[0] for k in range(len(self))), default=0)
+
 
 def _collate(batch):
     from neuro.datasets import pad_time_major
@@ -79,7 +83,9 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     seed_everything(args.seed)
     train, val, test, n_out = load_splits(dataset, args.root, getattr(args, "test_speakers", None), args.seed,
                                           getattr(args, "download", False))
-    config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode}
+    # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
+    config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
+              "input_length": max(train.longest(), val.longest())}
     model = build_model("delay_snn", **config)
     epochs = args.epochs
     sigma0 = args.max_delay / 2

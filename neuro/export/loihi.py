@@ -518,6 +518,8 @@ def evaluate_loihi(
     x = torch.as_tensor(inputs)
     if x.dim() != 3:
         raise ShapeError(f"inputs must be spikes [T, B, n_in], got shape {tuple(x.shape)}")
+    if hasattr(model, "pad_input"):
+        x = model.pad_input(x)  # the model's fixed readout horizon, as its forward pads
     pad = model_padding(model) if isinstance(model, nn.Module) else 0
     L = len(net.layers)
     T_out = x.shape[0] + pad

@@ -7,6 +7,11 @@ ATan surrogate (alpha 5), detached reset.  The readout is a non-spiking leaky in
 membrane sequence is returned; :func:`softmax_sum_readout` sums its softmax over time (the
 paper's ``loss='sum'``).  Every synapse has a weight and a delay (0..max_delay steps).
 
+The paper's sum runs over the zero steps a batch is padded with, so a prediction would depend on
+the longest other sample in its batch.  ``input_length`` fixes that horizon: shorter inputs are
+zero-padded to it, so every sample up to that length is read out over the same steps, whatever
+batch it is in (training sets it to the longest training sample).
+
 Accessor for export: :meth:`DelaySNN.synapse_layers` lists ``(weight [out, in], integer delays
 [out, in])`` per layer, and :meth:`DelaySNN.neuron_params` the LIF/LI parameters.
 """
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from neuro.errors import ConfigError
 from neuro.layers import SeqBatchNorm, SeqDropout
 from neuro.layers.delay import DelayedLinear
 from neuro.models.registry import register_model
@@ -42,8 +49,12 @@ class DelaySNN(nn.Module):
         mode: str = "learned",
         right_pad: int | None = None,
         surrogate_alpha: float = 5.0,
+        input_length: int = 0,
     ) -> None:
         super().__init__()
+        if input_length < 0:
+            raise ConfigError(f"input_length must be >= 0 (0: no fixed length), got {input_length}")
+        self.input_length = int(input_length)
         pad = max_delay // 2 if right_pad is None else right_pad
         sizes = [n_in] + [hidden] * n_layers
         blocks: list[nn.Module] = []
@@ -62,8 +73,14 @@ class DelaySNN(nn.Module):
     def delay_layers(self) -> list[DelayedLinear]:
         return [m for m in self.net if isinstance(m, DelayedLinear)]
 
+    def pad_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-pad ``x [T, B, n_in]`` at the end to ``input_length`` steps (longer inputs pass unchanged)."""
+        if x.dim() >= 1 and x.shape[0] < self.input_length:
+            x = F.pad(x, (0, 0) * (x.dim() - 1) + (0, self.input_length - x.shape[0]))
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.pad_input(x))
 
     def set_sigma(self, sigma: float) -> None:
         for m in self.delay_layers():
