@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -51,6 +52,22 @@ def test_gauss_kernel_equals_dcls_forward_and_backward(sigma, path, monkeypatch)
     torch.testing.assert_close(m.weight.grad, ref.weight.grad.squeeze(-1), rtol=1e-4, atol=1e-5)
     # d/dD = -d/dP (P = c - D)
     torch.testing.assert_close(m.delay.grad, -ref.P.grad.reshape(m.delay.shape), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
+def test_training_kernels_have_no_subnormal_taps(sigma):
+    # subnormal taps cost an order of magnitude per multiply on x86; the far tail must be exactly zero
+    torch.manual_seed(1)
+    m = DelayedLinear(16, 12, max_delay=24, sigma=sigma)
+    with torch.no_grad():
+        m.delay.copy_(torch.rand_like(m.delay) * 24)
+    tiny = torch.finfo(torch.float32).tiny
+    kt = torch.empty(16, 25, 12)
+    delay_mod._gauss_kernel(m.weight.detach().numpy(), m.delay.detach().numpy(), np.float32(sigma), kt.numpy())
+    for k in (m.kernel().detach(), kt.permute(2, 0, 1)):
+        assert not ((k != 0) & (k.abs() < tiny)).any()
+        assert (k != 0).sum(-1).min() >= 1  # every synapse keeps its main tap
+    torch.testing.assert_close(kt.permute(2, 0, 1), m.kernel().detach(), rtol=1e-5, atol=1e-7)
 
 
 def test_integer_delays_are_exact_shifts_and_causal():

@@ -89,8 +89,12 @@ def _inputs(B: int, T: int, n_in: int, seed: int = 0) -> tuple[torch.Tensor, tor
 
 
 def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int = 3,
-                    device: str = "cpu") -> dict[str, Any]:
-    """Time one training step and one evaluation pass of both models on ``device`` (same inputs)."""
+                    device: str = "cpu", flush_denormal: bool = False) -> dict[str, Any]:
+    """Time one training step and one evaluation pass of both models on ``device`` (same inputs).
+
+    ``flush_denormal`` runs both with subnormal floats flushed to zero: the dense Gaussian kernels'
+    far tails are subnormal, which slows x86 CPUs unless flushed (neuro's kernels zero them).
+    """
     from neuro.errors import ConfigError
 
     dev = torch.device(device)
@@ -99,9 +103,15 @@ def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int =
     # full float32 on both sides: TF32 convolutions would make the outputs differ (spikes flip)
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    flushed = torch.set_flush_denormal(flush_denormal) and flush_denormal
+    if flush_denormal and not flushed:
+        raise ConfigError("--flush-denormal: this CPU cannot flush subnormal floats (needs SSE3); run without it")
     try:
-        return _run(B, T, sigma, repeat, dev)
+        r = _run(B, T, sigma, repeat, dev)
+        r["config"]["flush_denormal"] = flushed
+        return r
     finally:
+        torch.set_flush_denormal(False)
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 

@@ -9,17 +9,19 @@ from neuro.cli import arg, command, print_json
          args=[arg("--B", type=int, default=64), arg("--T", type=int, default=100),
                arg("--sigma", type=float, default=0.5, help="Gaussian width of the training kernels"),
                arg("--repeat", type=int, default=3), arg("--json", action="store_true"),
-               arg("--device", default="cpu", choices=["cpu", "cuda"], help="run both models on this device")])
+               arg("--device", default="cpu", choices=["cpu", "cuda"], help="run both models on this device"),
+               arg("--flush-denormal", action="store_true",
+                   help="flush subnormal floats to zero in both models (torch.set_flush_denormal)")])
 def bench_delays(args) -> int:
     from neuro.bench.delays import run_delay_bench
     from neuro.bench.timing import print_table
 
-    r = run_delay_bench(args.B, args.T, args.sigma, args.repeat, args.device)
+    r = run_delay_bench(args.B, args.T, args.sigma, args.repeat, args.device, args.flush_denormal)
     if args.json:
         print_json(r)
         return 0
     print_table(f"SHD delay model {r['config']['model']}, B={args.B}, T={args.T}, sigma={args.sigma}, "
-                f"{args.device} (median s)",
+                f"{args.device}{', subnormals flushed' if args.flush_denormal else ''} (median s)",
                 ["pass", "neuro", "dcls + SpikingJelly", "speedup"],
                 [["train step", r["train_step_s"]["neuro"], r["train_step_s"]["dcls+spikingjelly"], r["train_speedup"]],
                  ["evaluation", r["eval_s"]["neuro"], r["eval_s"]["dcls+spikingjelly"], r["eval_speedup"]]])
