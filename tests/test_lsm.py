@@ -65,6 +65,25 @@ def test_reservoir_matches_its_definition_step_by_step():
     assert s.sum() > 0
 
 
+@pytest.mark.parametrize("kw", [{}, {"weights": "rram"}, {"connectivity": "random", "p": 0.05, "beta": 0.5}])
+def test_fused_reservoir_kernel_equals_the_stepwise_reference(kw):
+    torch.manual_seed(0)
+    m = LiquidStateMachine(40, n=300, seed=1, input_scale=2.0, **kw)
+    x = (torch.rand(25, 19, 40) < 0.2).float()
+    fused = m(x)
+    assert m._fused(x @ m.w_in.t())
+    m.neuron.backend = "torch"  # the per-step sparse product and LIF step
+    ref = m(x)
+    assert torch.equal(fused, ref) and 0.02 < float(ref.mean()) < 0.9
+    # an in-place change of the recurrent weights reaches the kernel (no stale synapse lists)
+    m.neuron.backend = None
+    with torch.no_grad():
+        m.w_rec.mul_(3.0)
+    changed = m(x)
+    m.neuron.backend = "torch"
+    assert torch.equal(changed, m(x)) and not torch.equal(changed, fused)
+
+
 def test_readouts_and_features():
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (300,), generator=g)

@@ -1,5 +1,7 @@
 """Complete networks, each registered by name so checkpoints can rebuild them."""
 
+from neuro.models.delay_snn import DelaySNN
+from neuro.models.lsm import LiquidStateMachine
 from neuro.models.registry import build_model, load_checkpoint, register_model, save_atomic
 
-__all__ = ["build_model", "load_checkpoint", "register_model", "save_atomic"]
+__all__ = ["DelaySNN", "LiquidStateMachine", "build_model", "load_checkpoint", "register_model", "save_atomic"]

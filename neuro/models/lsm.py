@@ -9,7 +9,9 @@ levels, used as differential pairs), and rescales the recurrent matrix to a chos
 radius.  Inhibitory neurons' outgoing weights are negative.
 
 The reservoir runs time-major ``[T, B, n_in] -> spikes [T, B, n]``: the input projection is one
-matmul over all steps, the recurrence is stepped with the fused LIF kernel.  :meth:`features`
+matmul over all steps; on CPU the recurrence runs in one fused kernel (one sample per thread, only
+the neurons that spiked propagate), elsewhere (or with ``neuron.backend="torch"``) one sparse
+product and one LIF step per time step, the reference the kernel is tested against.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
 The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
 recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.export.loihi.quantize`).
@@ -29,6 +31,46 @@ from neuro.models.registry import register_model
 from neuro.neurons import LIF
 
 MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
+
+try:
+    from numba import njit, prange
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _reservoir_scan(drive, ptr, post, w, beta, vth, out):  # type: ignore[no-untyped-def]
+        """The LIF reservoir over time, one sample per thread, the recurrence event-driven.
+
+        ``h = beta v + (drive[t] + rec)``, spike when ``h > vth``, hard reset to 0; ``rec`` sums the
+        outgoing weights ``w[ptr[j]:ptr[j+1]]`` (to ``post[...]``) of every neuron ``j`` that spiked
+        at the previous step, ``j`` ascending: the order of the sparse row product of the step-wise
+        reference, so both give the same floats.
+        """
+        T, B, n = drive.shape
+        for b in prange(B):
+            v = np.zeros(n, np.float32)
+            rec = np.zeros(n, np.float32)
+            h = np.empty(n, np.float32)
+            fired = np.empty(n, np.int64)
+            for t in range(T):
+                d = drive[t, b]
+                o = out[t, b]
+                for k in range(n):  # vectorized
+                    h[k] = beta * v[k] + (d[k] + rec[k])
+                    rec[k] = 0.0
+                m = 0
+                for k in range(n):  # branch-free: spikes are too irregular to predict
+                    sp = h[k] > vth
+                    o[k] = sp
+                    v[k] = h[k] * (not sp)
+                    fired[m] = k
+                    m += sp
+                for e in range(m):
+                    j = fired[e]
+                    for q in range(ptr[j], ptr[j + 1]):
+                        rec[post[q]] += w[q]
+
+    _NUMBA = True
+except ImportError:  # pragma: no cover
+    _NUMBA = False
 
 
 def grid_positions(n: int) -> np.ndarray:
@@ -153,6 +195,8 @@ class LiquidStateMachine(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.n_in:
             raise ShapeError(f"LiquidStateMachine expects [T, B, {self.n_in}], got shape {tuple(x.shape)}")
         drive = x @ self.w_in.t()
+        if self._fused(drive):
+            return self._run_fused(drive.contiguous())
         s = drive.new_zeros(drive.shape[1:])
         state = None
         out = []
@@ -166,6 +210,30 @@ class LiquidStateMachine(nn.Module):
                 s, state = self.neuron.step(drive[t] + rec, state)
                 out.append(s)
         return torch.stack(out)
+
+    def _fused(self, drive: torch.Tensor) -> bool:
+        """Whether the fused CPU kernel applies: float32 on CPU, scalar decay, no forced backend."""
+        return (_NUMBA and drive.device.type == "cpu" and drive.dtype == torch.float32
+                and self.neuron.backend in (None, "auto", "cpu") and self.neuron.decays()[0].numel() == 1)
+
+    def _run_fused(self, drive: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(drive)
+        beta = np.float32(self.neuron.decays()[0].item())
+        _reservoir_scan(drive.numpy(), *self._outgoing(), beta, np.float32(self.neuron.v_threshold), out.numpy())
+        return out
+
+    def _outgoing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each neuron's outgoing synapses as CSR arrays (row pointers, targets, weights), rebuilt
+        only when ``w_rec`` changes (its storage or in-place version)."""
+        key = (self.w_rec.data_ptr(), self.w_rec._version, tuple(self.w_rec.shape))
+        if getattr(self, "_outgoing_key", None) != key:
+            wt = self.w_rec.t().numpy()  # [pre, post]
+            pre, post = np.nonzero(wt)  # row-major: grouped by pre, post ascending
+            ptr = np.zeros(self.n + 1, np.int64)
+            np.cumsum(np.bincount(pre, minlength=self.n), out=ptr[1:])
+            self._outgoing_csr = (ptr, post.astype(np.int64), np.ascontiguousarray(wt[pre, post], np.float32))
+            self._outgoing_key = key
+        return self._outgoing_csr
 
     @staticmethod
     def features(spikes: torch.Tensor, kind: str = "rates", bins: int = 4, tau: float = 10.0) -> torch.Tensor:
