@@ -104,6 +104,12 @@ def test_contrastive_projection_aligns_two_modalities():
     p = ContrastiveProjection(6, 8, dim=16).fit(A, B, y, epochs=30)
     protos = torch.stack([B[y == c].mean(0) for c in range(4)])
     assert (p.match(A, protos) == y).float().mean() > 0.9
+    # fit(seed=) alone decides the result, whatever the global random state
+    torch.manual_seed(123)
+    q = ContrastiveProjection(6, 8, dim=16).fit(A, B, y, epochs=3, seed=5)
+    torch.manual_seed(456)
+    r = ContrastiveProjection(6, 8, dim=16).fit(A, B, y, epochs=3, seed=5)
+    assert torch.equal(q.embed_a(A), r.embed_a(A)) and torch.equal(q.pb.weight, r.pb.weight)
 
 
 def test_lsm_classifies_real_nmnist(shared_data):
@@ -142,6 +148,13 @@ def test_zero_shot_protocol_on_real_data(shared_data):
     # the projections align the seen digits across modalities: well above 1/7 on an unseen speaker
     assert r["seen_accuracy"] > 2.5 * r["seen_chance"]
     assert 0 <= r["unseen_accuracy"] <= 1 and r["unseen_chance"] == pytest.approx(1 / 3)
+    # the confusion counts every unseen test recording once per repeat, and its diagonal is the accuracy
+    conf = r["unseen_confusion"]
+    assert sum(sum(row.values()) for row in conf.values()) == 2 * r["test_samples"]["unseen"]
+    assert sum(conf[d][d] for d in conf) / (2 * r["test_samples"]["unseen"]) == pytest.approx(r["unseen_accuracy"])
+    for x in r["repeats"]:
+        assert set(x["unseen_nearest_seen"]) == {"audio", "image"}
+        assert all(set(v) == {7, 8, 9} and set(v.values()) <= set(range(7)) for v in x["unseen_nearest_seen"].values())
 
 
 # ------------------------------------------------------------------------------- Loihi fixed point

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from neuro.errors import ConfigError
 from neuro.learning.readouts import ContrastiveProjection, LogisticReadout, RidgeReadout
@@ -184,6 +185,9 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
     embedding per class) of its group: the seen digits, or the unseen digits (default: all others).
     The reservoirs are fixed; pairing and projection training are repeated ``repeats`` times
     (seeds ``seed .. seed + repeats - 1``) and the accuracies reported per repeat and as mean / std.
+    Diagnostics: ``unseen_confusion`` (spoken digit -> matched visual digit, summed over repeats)
+    and, per repeat, ``unseen_nearest_seen``: the seen digit whose visual prototype lies nearest to
+    each unseen digit's mean spoken and visual embedding.  A match can only succeed where the two agree.
     """
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
@@ -199,6 +203,7 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
     test_a = torch.tensor([s == "yweweler" for s in spk])
     seen_t, unseen_t = torch.tensor(seen), torch.tensor(unseen)
     runs = []
+    confusion = [[0] * len(unseen) for _ in unseen]  # [true spoken digit][matched visual digit], all repeats
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed + r)
         # training pairs: every seen-class visual sample with a random training audio sample of its digit
@@ -212,13 +217,25 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
         proj = ContrastiveProjection(fa.shape[1], fv.shape[1], dim=dim).fit(fa[ia_t], fv[iv_t], yv[iv_t], epochs=60,
                                                                             seed=seed + r)
 
-        def accuracy(classes: torch.Tensor, proj=proj) -> float:
+        def predict(classes: torch.Tensor, proj=proj) -> tuple[torch.Tensor, torch.Tensor]:
             protos = torch.stack([fv[yv == c].mean(0) for c in classes])
             sel = test_a & torch.isin(ya, classes)
-            pred = classes[proj.match(fa[sel], protos)]
-            return float((pred == ya[sel]).float().mean())
+            return classes[proj.match(fa[sel], protos)], ya[sel]
 
-        runs.append({"seed": seed + r, "seen_accuracy": accuracy(seen_t), "unseen_accuracy": accuracy(unseen_t)})
+        (ps, ts), (pu, tu) = predict(seen_t), predict(unseen_t)
+        for a, b in zip(tu.tolist(), pu.tolist(), strict=True):
+            confusion[unseen.index(a)][unseen.index(b)] += 1
+        with torch.no_grad():  # which seen digit each unseen digit is taken for, per modality
+            protos_v = proj.embed_b(torch.stack([fv[yv == c].mean(0) for c in seen]))
+            near = {"audio": [], "image": []}
+            for d in unseen:
+                za = F.normalize(proj.embed_a(fa[test_a & (ya == d)]).mean(0), dim=0)
+                zv = proj.embed_b(fv[yv == d].mean(0, keepdim=True))[0]
+                near["audio"].append(seen[int((protos_v @ za).argmax())])
+                near["image"].append(seen[int((protos_v @ zv).argmax())])
+        runs.append({"seed": seed + r, "seen_accuracy": float((ps == ts).float().mean()),
+                     "unseen_accuracy": float((pu == tu).float().mean()),
+                     "unseen_nearest_seen": {m: dict(zip(unseen, v, strict=True)) for m, v in near.items()}})
     mean = {k: float(np.mean([x[k] for x in runs])) for k in ("seen_accuracy", "unseen_accuracy")}
     std = {k: float(np.std([x[k] for x in runs])) for k in ("seen_accuracy", "unseen_accuracy")}
     n_test = {name: int((test_a & torch.isin(ya, c)).sum()) for name, c in (("seen", seen_t), ("unseen", unseen_t))}
@@ -227,7 +244,9 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
             "seen_accuracy": mean["seen_accuracy"], "seen_accuracy_std": std["seen_accuracy"],
             "seen_chance": 1 / len(seen), "unseen_accuracy": mean["unseen_accuracy"],
             "unseen_accuracy_std": std["unseen_accuracy"], "unseen_chance": 1 / len(unseen),
-            "test_samples": n_test, "repeats": runs, "pairs": int(len(iv_t)), "visual": sv, "audio": sa,
+            "test_samples": n_test, "unseen_confusion": {str(d): dict(zip(map(str, unseen), row, strict=True))
+                                                         for d, row in zip(unseen, confusion, strict=True)},
+            "repeats": runs, "pairs": int(len(iv_t)), "visual": sv, "audio": sa,
             "seconds": time.perf_counter() - t0}
 
 

@@ -98,6 +98,11 @@ class ContrastiveProjection(nn.Module):
         if len(A) != len(B) or len(A) != len(labels):
             raise ShapeError(f"paired data must have equal lengths, got {len(A)}, {len(B)}, {len(labels)}")
         g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():  # start from nn.Linear's default distribution, drawn from ``seed``
+            for lin in (self.pa, self.pb):
+                bound = 1.0 / lin.in_features**0.5
+                for p in (lin.weight, lin.bias):
+                    p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * bound)
         self.ma, self.sa = A.mean(0), A.std(0) + 1e-6
         self.mb, self.sb = B.mean(0), B.std(0) + 1e-6
         opt = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=1e-4)
