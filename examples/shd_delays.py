@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from neuro.errors import DatasetNotFoundError
 from neuro.experiments.delays import train_delay_model
 
 
@@ -23,7 +24,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.json = False
-    s = train_delay_model("shd", args)
+    try:
+        s = train_delay_model("shd", args)
+    except DatasetNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"SHD test accuracy {s['test_accuracy']:.4f} (best validation {s['best']['val_accuracy']:.4f})")
 
 
