@@ -47,6 +47,8 @@ def test_bad_configuration():
         LiquidStateMachine(10, n=50)(torch.zeros(5, 2, 11))
     with pytest.raises(ConfigError, match="before fit"):
         RidgeReadout().predict(torch.zeros(3, 4))
+    with pytest.raises(ConfigError, match="unknown feature kind 'bins'"):
+        LiquidStateMachine.features(torch.zeros(6, 2, 5), kind="bins")
 
 
 def test_reservoir_matches_its_definition_step_by_step():
