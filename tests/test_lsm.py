@@ -84,6 +84,8 @@ def test_fused_reservoir_kernel_equals_the_stepwise_reference(kw):
     changed = m(x)
     m.neuron.backend = "torch"
     assert torch.equal(changed, m(x)) and not torch.equal(changed, fused)
+    m.neuron.backend, m.neuron.v_reset = None, None  # soft reset: not the neuron the kernel implements
+    assert not m._fused(x @ m.w_in.t())
 
 
 def test_readouts_and_features():

@@ -202,6 +202,7 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
     fa, sa = reservoir_features(LiquidStateMachine(xa.shape[2], n=n, seed=seed + 1, input_scale=2.0), xa)
     test_a = torch.tensor([s == "yweweler" for s in spk])
     seen_t, unseen_t = torch.tensor(seen), torch.tensor(unseen)
+    vis_mean = torch.stack([fv[yv == c].mean(0) for c in range(10)])  # visual class prototypes (features)
     runs = []
     confusion = [[0] * len(unseen) for _ in unseen]  # [true spoken digit][matched visual digit], all repeats
     for r in range(repeats):
@@ -218,19 +219,18 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
                                                                             seed=seed + r)
 
         def predict(classes: torch.Tensor, proj=proj) -> tuple[torch.Tensor, torch.Tensor]:
-            protos = torch.stack([fv[yv == c].mean(0) for c in classes])
             sel = test_a & torch.isin(ya, classes)
-            return classes[proj.match(fa[sel], protos)], ya[sel]
+            return classes[proj.match(fa[sel], vis_mean[classes])], ya[sel]
 
         (ps, ts), (pu, tu) = predict(seen_t), predict(unseen_t)
         for a, b in zip(tu.tolist(), pu.tolist(), strict=True):
             confusion[unseen.index(a)][unseen.index(b)] += 1
         with torch.no_grad():  # which seen digit each unseen digit is taken for, per modality
-            protos_v = proj.embed_b(torch.stack([fv[yv == c].mean(0) for c in seen]))
+            protos_v = proj.embed_b(vis_mean[seen_t])
             near = {"audio": [], "image": []}
             for d in unseen:
                 za = F.normalize(proj.embed_a(fa[test_a & (ya == d)]).mean(0), dim=0)
-                zv = proj.embed_b(fv[yv == d].mean(0, keepdim=True))[0]
+                zv = proj.embed_b(vis_mean[d : d + 1])[0]
                 near["audio"].append(seen[int((protos_v @ za).argmax())])
                 near["image"].append(seen[int((protos_v @ zv).argmax())])
         runs.append({"seed": seed + r, "seen_accuracy": float((ps == ts).float().mean()),

@@ -212,9 +212,13 @@ class LiquidStateMachine(nn.Module):
         return torch.stack(out)
 
     def _fused(self, drive: torch.Tensor) -> bool:
-        """Whether the fused CPU kernel applies: float32 on CPU, scalar decay, no forced backend."""
+        """Whether the fused CPU kernel applies: float32 on CPU, no forced backend, and the neuron the
+        kernel implements (LIF, ``h = beta v + x``, scalar ``beta``, hard reset to 0)."""
+        spec = self.neuron.spec()
         return (_NUMBA and drive.device.type == "cpu" and drive.dtype == torch.float32
-                and self.neuron.backend in (None, "auto", "cpu") and self.neuron.decays()[0].numel() == 1)
+                and self.neuron.backend in (None, "auto", "cpu") and self.neuron.decays()[0].numel() == 1
+                and spec.spiking and spec.hard_reset and spec.v_reset == 0.0
+                and not (spec.decay_input or spec.cuba or spec.adaptive))
 
     def _run_fused(self, drive: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(drive)
