@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, positive_int, print_json
 
 
 @command(
@@ -10,10 +10,10 @@ from neuro.cli import arg, command, print_json
     help="LIF forward+backward (T=500, B=16, N=1024) vs SpikingJelly, snnTorch, Norse and a roofline proxy",
     args=[
         arg("--json", action="store_true", help="print JSON instead of the table"),
-        arg("--T", type=int, default=500),
-        arg("--B", type=int, default=16),
-        arg("--N", type=int, default=1024),
-        arg("--repeat", type=int, default=5),
+        arg("--T", type=positive_int, default=500, help="time steps"),
+        arg("--B", type=positive_int, default=16, help="batch size"),
+        arg("--N", type=positive_int, default=1024, help="neurons"),
+        arg("--repeat", type=positive_int, default=5, help="timed runs per implementation (the median is reported)"),
         arg("--quick", action="store_true", help="one timed run per implementation"),
         arg("--device", default="cpu", choices=["cpu", "cuda"], help="run every implementation on this device"),
     ],

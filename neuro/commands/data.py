@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, output_file, positive_int, print_json
 
 
 def _describe(path: str) -> dict:
@@ -25,7 +25,8 @@ def _describe(path: str) -> dict:
 
 
 @command("events info", help="format, event count, duration, sensor size and fields of an event file",
-         args=[arg("file"), arg("--json", action="store_true")])
+         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
+               arg("--json", action="store_true", help="print JSON instead of text")])
 def events_info(args) -> int:
     d = _describe(args.file)
     if args.json:
@@ -37,7 +38,9 @@ def events_info(args) -> int:
 
 
 @command("events plot", help="save a view of an event file as PNG (frames for cameras, a raster for audio)",
-         args=[arg("file"), arg("-o", "--output", required=True), arg("--bins", type=int, default=6)])
+         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
+               arg("-o", "--output", type=output_file, required=True, help="PNG file to write"),
+               arg("--bins", type=int, default=6, help="time slices shown side by side (camera recordings)")])
 def events_plot(args) -> int:
     import matplotlib
 
@@ -73,8 +76,9 @@ def events_plot(args) -> int:
 
 @command("bench data", help="decode the N-MNIST subset and bin it to frames, side by side with tonic",
          args=[arg("--root", default=None, help="folder holding nmnist-small/ or Train/ (default: data dir)"),
-               arg("--bins", type=int, default=10), arg("--repeat", type=int, default=3),
-               arg("--json", action="store_true")])
+               arg("--bins", type=positive_int, default=10, help="frames per recording"),
+               arg("--repeat", type=positive_int, default=3, help="timed runs (the median is reported)"),
+               arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_data(args) -> int:
     from neuro.bench.data import run_data_bench
     from neuro.bench.timing import print_table

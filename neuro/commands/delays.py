@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import (
+    arg,
+    command,
+    nonnegative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 
 @command("bench delays", help="SHD delay model train step and eval pass vs dcls + SpikingJelly (same inputs)",
-         args=[arg("--B", type=int, default=64), arg("--T", type=int, default=100),
-               arg("--sigma", type=float, default=0.5, help="Gaussian width of the training kernels"),
-               arg("--repeat", type=int, default=3), arg("--json", action="store_true"),
+         args=[arg("--B", type=positive_int, default=64, help="batch size"),
+               arg("--T", type=positive_int, default=100, help="time steps"),
+               arg("--sigma", type=positive_float, default=0.5, help="Gaussian width of the training kernels"),
+               arg("--repeat", type=positive_int, default=3, help="timed runs (the median is reported)"),
+               arg("--json", action="store_true", help="print JSON instead of the table"),
                arg("--device", default="cpu", choices=["cpu", "cuda"], help="run both models on this device"),
                arg("--flush-denormal", action="store_true",
                    help="flush subnormal floats to zero in both models (torch.set_flush_denormal)")])
@@ -31,19 +41,20 @@ def bench_delays(args) -> int:
 
 _TRAIN_ARGS = [
     arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
-    arg("--epochs", type=int, default=30),
-    arg("--batch-size", type=int, default=64),
+    arg("--epochs", type=positive_int, default=30, help="training epochs"),
+    arg("--batch-size", type=positive_int, default=64, help="recordings per training step"),
     arg("--mode", choices=["learned", "fixed", "none"], default="learned", help="learned, fixed random or no delays"),
-    arg("--hidden", type=int, default=256),
-    arg("--max-delay", type=int, default=24),
-    arg("--out", default=None, help="output folder (default runs/<dataset>-<mode>)"),
-    arg("--seed", type=int, default=0),
-    arg("--json", action="store_true"),
+    arg("--hidden", type=positive_int, default=256, help="neurons per hidden layer"),
+    arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
+    arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
+    arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
+    arg("--json", action="store_true", help="print the summary as JSON"),
 ]
 
 
 @command("train fsdd", help="train the delay model on spiking Free Spoken Digits, held-out speakers for test",
-         args=[*_TRAIN_ARGS, arg("--test-speakers", nargs="+", default=["yweweler"])])
+         args=[*_TRAIN_ARGS, arg("--test-speakers", nargs="+", default=["yweweler"],
+                                     help="speakers held out for the test split")])
 def train_fsdd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 
@@ -54,7 +65,8 @@ def train_fsdd(args) -> int:
 
 
 @command("train shd", help="train the delay model on SHD (downloads it when online)",
-         args=[*_TRAIN_ARGS, arg("--download", action="store_true")])
+         args=[*_TRAIN_ARGS, arg("--download", action="store_true",
+                                     help="fetch SHD into --root when it is not there (md5-checked)")])
 def train_shd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 
@@ -64,10 +76,12 @@ def train_shd(args) -> int:
 
 
 @command("eval", help="evaluate a checkpoint (accuracy) on a dataset, optionally on another backend",
-         args=[arg("checkpoint"), arg("--dataset", choices=["shd", "fsdd", "nmnist"], required=True),
-               arg("--root", default=None), arg("--speakers", nargs="+", default=None),
+         args=[arg("checkpoint", help="checkpoint file (.ckpt) written by neuro train"),
+               arg("--dataset", choices=["shd", "fsdd", "nmnist"], required=True, help="dataset to score on"),
+               arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+               arg("--speakers", nargs="+", default=None, help="FSDD only: score these speakers' recordings"),
                arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
-               arg("--json", action="store_true")])
+               arg("--json", action="store_true", help="print JSON instead of text")])
 def evaluate(args) -> int:
     from neuro.experiments.delays import evaluate_checkpoint
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, output_dir, positive_int, print_json
 
 
 @command(
@@ -10,10 +10,10 @@ from neuro.cli import arg, command, print_json
     help="train a small convolutional SNN on the N-MNIST recordings in the data directory (or generated events)",
     args=[
         arg("--root", default=None, help="data folder holding Train/<digit>/*.bin (default: $NEURO_DATA_DIR)"),
-        arg("--epochs", type=int, default=8),
-        arg("--bins", type=int, default=10, help="time bins per 300 ms recording"),
-        arg("--out", default="runs/demo", help="where checkpoints, history and plots go"),
-        arg("--json", action="store_true"),
+        arg("--epochs", type=positive_int, default=8, help="training epochs"),
+        arg("--bins", type=positive_int, default=10, help="time bins per 300 ms recording"),
+        arg("--out", type=output_dir, default="runs/demo", help="where checkpoints, history and plots go"),
+        arg("--json", action="store_true", help="print the summary as JSON"),
     ],
 )
 def demo(args) -> int:

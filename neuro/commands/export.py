@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, output_file, positive_float, positive_int, print_json
 
 
 def _export_nir(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
@@ -24,11 +24,15 @@ EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
 
 
 @command("export", help="export a checkpoint to an interchange or hardware format",
-         args=[arg("checkpoint"), arg("--to", choices=sorted(EXPORTERS), required=True), arg("output"),
-               arg("--dt", type=float, default=1e-3, help="seconds per simulation step (fixes time constants)"),
-               arg("--input-shape", type=int, nargs="+", default=None),
+         args=[arg("checkpoint", help="checkpoint file (.ckpt) to export"),
+               arg("--to", choices=sorted(EXPORTERS), required=True, help="target format"),
+               arg("output", type=output_file, help="file to write (.nir, or .net for loihi)"),
+               arg("--dt", type=positive_float, default=1e-3,
+                   help="seconds per simulation step (fixes time constants)"),
+               arg("--input-shape", type=positive_int, nargs="+", default=None,
+                   help="shape of one input sample, e.g. 2 34 34 (needed when the model starts with a convolution)"),
                arg("--client", default=None, help="NIR only: check the graph against a client's importer (snntorch)"),
-               arg("--json", action="store_true")])
+               arg("--json", action="store_true", help="print JSON instead of text")])
 def export(args) -> int:
     from neuro.models import load_checkpoint
 
@@ -66,10 +70,14 @@ def _run_on_loihi(path: str, dt, x, backend: str):
 
 
 @command("run", help="run a NIR graph on an input sequence [T, B, ...] (.npy) with a chosen neuron backend",
-         args=[arg("model"), arg("--input", required=True, help=".npy array [T, B, ...] (or [T, ...] for one sample)"),
-               arg("--backend", choices=["torch", "cpu", "gpu", "loihi", "lava"], default=None),
-               arg("--dt", type=float, default=None), arg("--output", default=None, help="save the output as .npy"),
-               arg("--json", action="store_true")])
+         args=[arg("model", help="NIR graph (.nir) to run"),
+               arg("--input", required=True, help=".npy array [T, B, ...] (or [T, ...] for one sample)"),
+               arg("--backend", choices=["torch", "cpu", "gpu", "loihi", "lava"], default=None,
+                   help="neuron backend (default: auto, the best one available here)"),
+               arg("--dt", type=positive_float, default=None,
+                   help="seconds per simulation step (default: the dt recorded in the graph)"),
+               arg("--output", type=output_file, default=None, help="save the output as .npy"),
+               arg("--json", action="store_true", help="print JSON instead of text")])
 def run(args) -> int:
     import numpy as np
     import torch

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import (
+    arg,
+    command,
+    nonnegative_float,
+    nonnegative_int,
+    output_dir,
+    positive_int,
+    print_json,
+)
 
 _METHODS = ["hlop", "finetune", "ewc", "gpm", "multitask"]
 _COMMON = [
     arg("--quick", action="store_true", help="fewer tasks, samples and epochs (a minute or two)"),
     arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
-    arg("--methods", nargs="+", choices=_METHODS, default=_METHODS),
-    arg("--epochs", type=int, default=None, help="epochs per task"),
-    arg("--seed", type=int, default=0),
-    arg("--out", default=None, help="folder for the JSON summary and the accuracy-matrix plot"),
+    arg("--methods", nargs="+", choices=_METHODS, default=_METHODS, help="continual-learning methods to compare"),
+    arg("--epochs", type=positive_int, default=None, help="epochs per task"),
+    arg("--seed", type=nonnegative_int, default=0, help="random seed"),
+    arg("--out", type=output_dir, default=None, help="folder for the JSON summary and the accuracy-matrix plot"),
     arg("--progress", action="store_true", help="show a progress bar per method"),
-    arg("--json", action="store_true"),
+    arg("--json", action="store_true", help="print the summary as JSON"),
 ]
 
 
@@ -29,12 +37,13 @@ def _table(title: str, s: dict) -> None:
 
 
 @command("experiment hlop-pmnist", help="HLOP on permuted MNIST (real images) vs fine-tune, EWC, GPM, multitask",
-         args=[*_COMMON, arg("--tasks", type=int, default=None, help="number of permuted tasks (default 10)"),
-               arg("--T", type=int, default=None, help="time steps (default 6; 4 with --quick)"),
+         args=[*_COMMON, arg("--tasks", type=positive_int, default=None, help="number of permuted tasks (default 10)"),
+               arg("--T", type=positive_int, default=None, help="time steps (default 6; 4 with --quick)"),
                arg("--training", choices=["bptt", "online"], default="bptt",
                    help="BPTT with surrogate gradients, or online learning from presynaptic traces"),
-               arg("--train-per-task", type=int, default=None, help="use only this many training images per task"),
-               arg("--ewc-lambda", type=float, default=1000.0)])
+               arg("--train-per-task", type=positive_int, default=None,
+                   help="use only this many training images per task"),
+               arg("--ewc-lambda", type=nonnegative_float, default=1000.0, help="EWC regularization strength")])
 def experiment_hlop_pmnist(args) -> int:
     from neuro.experiments.hlop import run_pmnist
 
@@ -50,8 +59,8 @@ def experiment_hlop_pmnist(args) -> int:
 
 
 @command("experiment hlop-split-nmnist", help="HLOP on split N-MNIST (digit pairs, one head per task) vs baselines",
-         args=[*_COMMON, arg("--T", type=int, default=8, help="event frames per recording"),
-               arg("--ewc-lambda", type=float, default=500.0)])
+         args=[*_COMMON, arg("--T", type=positive_int, default=8, help="event frames per recording"),
+               arg("--ewc-lambda", type=nonnegative_float, default=500.0, help="EWC regularization strength")])
 def experiment_hlop_split_nmnist(args) -> int:
     from neuro.experiments.hlop import run_split_nmnist
 

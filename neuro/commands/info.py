@@ -50,7 +50,7 @@ def collect_info() -> dict:
 
 
 @command("info", help="version, devices, and which backends are available here (and why not)",
-         args=[arg("--json", action="store_true")])
+         args=[arg("--json", action="store_true", help="print JSON instead of text")])
 def info(args) -> int:
     data = collect_info()
     if args.json:

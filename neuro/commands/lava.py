@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, output_file, positive_int, print_json
 
 
 @command("lava setup", help="create the Python 3.10 environment with Lava 0.10 used by the lava backend",
@@ -19,9 +19,11 @@ def lava_setup(args) -> int:
          "and/or Lava and compare them",
          args=[arg("network", help="deployment file from `neuro export --to loihi`"),
                arg("--input", required=True, help=".npy spikes [T, B, n_in] or [T, n_in]"),
-               arg("--backend", choices=["loihi", "lava", "both"], default="loihi"),
-               arg("--output", default=None, help="save the last layer's spikes [T, B, N] as .npy (loihi backend)"),
-               arg("--json", action="store_true")])
+               arg("--backend", choices=["loihi", "lava", "both"], default="loihi",
+                   help="the loihi simulator, Lava, or both (compared bit for bit)"),
+               arg("--output", type=output_file, default=None,
+                   help="save the last layer's spikes [T, B, N] as .npy (loihi backend)"),
+               arg("--json", action="store_true", help="print JSON instead of text")])
 def lava_run(args) -> int:
     import numpy as np
 
@@ -53,8 +55,10 @@ def lava_run(args) -> int:
 
 @command("bench loihi", help="fixed-point simulator (batch 1 and 64) vs Lava's CPU simulator on a 140-256-256-20 "
          "network with delays <= 24 over 200 steps",
-         args=[arg("--steps", type=int, default=200), arg("--batch", type=int, default=64),
-               arg("--repeat", type=int, default=3), arg("--json", action="store_true")])
+         args=[arg("--steps", type=positive_int, default=200, help="time steps"),
+               arg("--batch", type=positive_int, default=64, help="samples per batch"),
+               arg("--repeat", type=positive_int, default=3, help="timed runs (the median is reported)"),
+               arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_loihi(args) -> int:
     from neuro.bench.loihi import run_loihi_bench
     from neuro.bench.timing import print_table

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, int_in, nonnegative_int, positive_int, print_json
 
-_ARGS = [arg("--root", default=None), arg("--neurons", type=int, default=1000), arg("--seed", type=int, default=0),
-         arg("--json", action="store_true")]
+_ARGS = [arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+         arg("--neurons", type=positive_int, default=1000, help="reservoir size"),
+         arg("--seed", type=nonnegative_int, default=0, help="random seed"),
+         arg("--json", action="store_true", help="print JSON instead of text")]
 
 
 def _show(r: dict, args) -> int:
@@ -18,11 +20,12 @@ def _show(r: dict, args) -> int:
 
 
 @command("experiment lsm-nmnist", help="liquid state machine + linear readouts on the N-MNIST recordings",
-         args=[*_ARGS, arg("--weights", choices=["gaussian", "uniform", "rram"], default="gaussian"),
+         args=[*_ARGS, arg("--weights", choices=["gaussian", "uniform", "rram"], default="gaussian",
+                                 help="distribution of the reservoir weights"),
                arg("--backend", choices=["float", "loihi"], default="float",
                    help="loihi: also run the quantized reservoir in the bit-exact Loihi simulator and train the same "
                         "readouts on its spikes (accuracy next to the float reservoir's)"),
-               arg("--samples", type=int, default=None, help="use only the first N recordings")])
+               arg("--samples", type=positive_int, default=None, help="use only the first N recordings")])
 def exp_lsm_nmnist(args) -> int:
     from neuro.experiments.lsm import lsm_nmnist
 
@@ -38,9 +41,11 @@ def exp_lsm_fsdd(args) -> int:
 
 
 @command("experiment lsm-zeroshot", help="zero-shot audio->image digit matching (train 0-6, test 7-9)",
-         args=[*_ARGS, arg("--seen", type=int, nargs="+", default=list(range(7)), help="digits used for training"),
-               arg("--unseen", type=int, nargs="+", default=None, help="held-out digits (default: all others)"),
-               arg("--repeats", type=int, default=5, help="pairings / projection seeds averaged")])
+         args=[*_ARGS, arg("--seen", type=int_in(0, 9), nargs="+", default=list(range(7)),
+                                 help="digits used for training"),
+               arg("--unseen", type=int_in(0, 9), nargs="+", default=None,
+                   help="held-out digits (default: all others)"),
+               arg("--repeats", type=positive_int, default=5, help="pairings / projection seeds averaged")])
 def exp_lsm_zeroshot(args) -> int:
     from neuro.experiments.lsm import lsm_zeroshot
 
@@ -49,8 +54,9 @@ def exp_lsm_zeroshot(args) -> int:
 
 
 @command("bench lsm", help="reservoir feature extraction on N-MNIST, neuro vs the same reservoir in SpikingJelly",
-         args=[arg("--root", default=None), arg("--samples", type=int, default=500),
-               arg("--json", action="store_true")])
+         args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+               arg("--samples", type=positive_int, default=500, help="N-MNIST recordings to process"),
+               arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_lsm(args) -> int:
     from neuro.experiments.lsm import bench_lsm as run
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.cli import arg, command, positive_int, print_json
 
 
 @command("experiment twopoint-av", help="two-point vs point neurons on paired audio-visual digits",
-         args=[arg("--root", default=None), arg("--epochs", type=int, default=8),
-               arg("--hidden", type=int, default=128),
+         args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+               arg("--epochs", type=positive_int, default=8, help="training epochs"),
+               arg("--hidden", type=positive_int, default=128, help="neurons in the hidden layer"),
                arg("--modulation", default="kay_phillips", choices=["kay_phillips", "generalized", "cooperation",
-                                                                   "burst"]),
-               arg("--json", action="store_true")])
+                                                                   "burst"],
+                   help="transfer function A(R, C) by which the context modulates the feed-forward drive"),
+               arg("--json", action="store_true", help="print JSON instead of the table")])
 def twopoint_av(args) -> int:
     from neuro.experiments.twopoint import twopoint_av as run
 
