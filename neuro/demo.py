@@ -3,7 +3,9 @@
 Reads the 1,000-recording N-MNIST subset in its official layout (``Train/<digit>/<n>.bin``)
 from the data directory when it is there, and otherwise generates event recordings of moving
 bars (one orientation per class) so that the demo always trains on something real to the
-model: events binned into frames.
+model: events binned into frames.  The recordings are split 80/10/10 into training, validation
+and held-out test data (seeded); the checkpoints record which files each split holds and how
+they were binned (``"data"``, ``"dt"``), so ``neuro eval`` scores the same held-out files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 SIZE = 34
+DURATION_US = 300_000  # each N-MNIST recording is binned over its first 300 ms
 
 
 def events_to_frames(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, n_bins: int, duration_us: int):
@@ -42,20 +45,35 @@ def find_nmnist(root: Path | None, search_default: bool = True) -> Path | None:
     return None
 
 
-def load_nmnist(train_dir: Path, n_bins: int, duration_us: int = 300_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames ``[N, T, 2, 34, 34]`` and labels of every recording under ``Train/<digit>/``."""
-    frames, labels = [], []
-    for digit_dir in sorted(p for p in train_dir.iterdir() if p.is_dir()):
-        for f in sorted(digit_dir.glob("*.bin")):
-            r = np.fromfile(f, np.uint8).astype(np.int64)
-            if r.size % 5:
-                from neuro.errors import DataError
+def list_nmnist(train_dir: Path) -> list[str]:
+    """The recordings under ``Train/``, as ``<digit>/<name>.bin`` paths relative to it, sorted."""
+    return [f"{d.name}/{f.name}" for d in sorted(p for p in train_dir.iterdir() if p.is_dir() and p.name.isdigit())
+            for f in sorted(d.glob("*.bin"))]
 
-                raise DataError(f"{f}: {r.size} bytes is not a whole number of 5-byte N-MNIST events")
-            x, y, p = r[0::5], r[1::5], (r[2::5] & 128) >> 7
-            t = ((r[2::5] & 127) << 16) | (r[3::5] << 8) | r[4::5]
-            frames.append(events_to_frames(x, y, p, t, n_bins, duration_us))
-            labels.append(int(digit_dir.name))
+
+def load_nmnist(train_dir: Path, n_bins: int, duration_us: int = DURATION_US,
+                files: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``[N, T, 2, 34, 34]`` and labels of ``files`` (``<digit>/<name>.bin`` under ``train_dir``;
+    default: every recording, in :func:`list_nmnist` order)."""
+    from neuro.errors import DataError
+
+    files = list_nmnist(train_dir) if files is None else files
+    missing = [f for f in files if not (train_dir / f).is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} of {len(files)} N-MNIST recordings are missing under {train_dir} "
+                        f"(e.g. {missing[0]}); point the data folder at the copy the model was trained with")
+    frames, labels = [], []
+    for rel in files:
+        f = train_dir / rel
+        r = np.fromfile(f, np.uint8).astype(np.int64)
+        if r.size % 5:
+            raise DataError(f"{f}: {r.size} bytes is not a whole number of 5-byte N-MNIST events")
+        x, y, p = r[0::5], r[1::5], (r[2::5] & 128) >> 7
+        t = ((r[2::5] & 127) << 16) | (r[3::5] << 8) | r[4::5]
+        frames.append(events_to_frames(x, y, p, t, n_bins, duration_us))
+        labels.append(int(Path(rel).parent.name))
+    if not frames:
+        raise DataError(f"{train_dir} holds no <digit>/*.bin N-MNIST recordings")
     return torch.from_numpy(np.stack(frames)), torch.tensor(labels)
 
 
@@ -87,34 +105,48 @@ def run_demo(
     n_synthetic: int = 1000,
     search_default: bool = True,
 ) -> dict[str, Any]:
-    """Train ``conv_snn`` on N-MNIST (or generated events) and return a JSON-able summary."""
-    from neuro.models import build_model
+    """Train ``conv_snn`` on N-MNIST (or generated events), score the best model on the held-out test
+    split, and return a JSON-able summary."""
+    from neuro.models import build_model, read_checkpoint
     from neuro.training import TrainConfig, Trainer, seed_everything
 
     seed_everything(seed)
     t0 = time.perf_counter()
     train_dir = find_nmnist(root, search_default)
+    encoding = {"n_bins": n_bins, "duration_us": DURATION_US, "sensor": [SIZE, SIZE], "polarities": 2}
     if train_dir is not None:
-        frames, labels = load_nmnist(train_dir, n_bins)
+        files = list_nmnist(train_dir)
+        frames, labels = load_nmnist(train_dir, n_bins, files=files)
         source = f"N-MNIST recordings in {train_dir}"
+        record: dict[str, Any] = {"dataset": "nmnist", "root": str(train_dir.parent.resolve()), "seed": seed,
+                                  "encoding": encoding}
     else:
+        files = None
         frames, labels = synthetic_events(n_synthetic, n_bins, seed)
         source = "generated moving-bar events (no N-MNIST folder found; set NEURO_DATA_DIR)"
-    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    n_val = len(labels) // 5
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    train = TensorDataset(frames[train_idx], labels[train_idx])
-    val = TensorDataset(frames[val_idx], labels[val_idx])
+        record = {"dataset": "generated", "root": None, "seed": seed, "n": n_synthetic, "encoding": encoding}
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_test = n_val = len(labels) // 10
+    parts = {"test": perm[:n_test], "validation": perm[n_test:n_test + n_val], "train": perm[n_test + n_val:]}
+    record["splits"] = {name: {"count": len(idx), **({"files": [files[i] for i in idx]} if files else
+                                                     {"indices": idx})} for name, idx in parts.items()}
+    train, val, test = (TensorDataset(frames[parts[k]], labels[parts[k]]) for k in ("train", "validation", "test"))
     config = {"in_channels": 2, "size": SIZE, "n_classes": 10}
     model = build_model("conv_snn", **config)
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, out_dir=out_dir, seed=seed, progress=progress,
                       resume=False)
-    trainer = Trainer(model, train, val, cfg, model_name="conv_snn", model_config=config)
+    dt = DURATION_US / n_bins / 1e6  # seconds per time bin
+    trainer = Trainer(model, train, val, cfg, model_name="conv_snn", model_config=config,
+                      metadata={"dt": dt, "data": record})
     history = trainer.fit()
+    model.load_state_dict(read_checkpoint(Path(out_dir) / "best.ckpt")["state_dict"])
+    test_accuracy = trainer.evaluate(test)["val_accuracy"]
     summary = {
         "data": source,
-        "samples": {"train": len(train), "validation": len(val)},
+        "samples": {"train": len(train), "validation": len(val), "test": len(test)},
         "time_bins": n_bins,
+        "dt": dt,
+        "test_accuracy": test_accuracy,
         "epochs": epochs,
         "final": history[-1],
         "best": trainer.best,

@@ -29,7 +29,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from neuro.errors import ConfigError
-from neuro.models.registry import save_atomic
+from neuro.models.registry import read_checkpoint, save_checkpoint
+from neuro.serialization import digest, to_plain
 
 
 def seed_everything(seed: int) -> None:
@@ -98,6 +99,9 @@ class Trainer:
         loss_fn: ``fn(output, readout(output), y) -> loss`` (default: cross entropy on the logits).
         readout: ``[T, B, C] -> [B, C]`` (default: mean over time); ``None`` if the model returns logits.
         on_epoch_start: ``fn(trainer, epoch)`` hook (e.g. a sigma schedule for learnable delays).
+        metadata: extra top-level checkpoint entries describing the run (e.g. ``"data"``: which
+            recordings were training, validation and test; ``"dt"``: seconds per time step).
+            Resuming from a checkpoint whose entries differ is refused.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Trainer:
         readout: Callable[[torch.Tensor], torch.Tensor] | None = mean_over_time,
         collate_fn: Callable[..., Any] = time_major_collate,
         on_epoch_start: Callable[[Trainer, int], None] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         self.config = config or TrainConfig()
         cfg = self.config
@@ -135,6 +140,10 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.model_name = model_name
         self.model_config = model_config or {}
+        self.metadata = dict(metadata or {})
+        clash = set(self.metadata) & set(self._CORE_KEYS)
+        if clash:
+            raise ConfigError(f"metadata keys {sorted(clash)} are reserved for the trainer's own checkpoint entries")
         self.optimizers = (
             optimizers(self.model)
             if optimizers
@@ -269,8 +278,13 @@ class Trainer:
         return self.history
 
     # ------------------------------------------------------------------ persistence
+    _CORE_KEYS = ("model_name", "model_config", "state_dict", "optimizers", "schedulers", "scaler", "epoch",
+                  "history", "best", "train_config", "rng", "checksum")
+
     def state(self) -> dict[str, Any]:
+        """Everything a checkpoint holds: the run's metadata, the model and what resuming needs."""
         return {
+            **self.metadata,
             "model_name": self.model_name,
             "model_config": self.model_config,
             "state_dict": self.model.state_dict(),
@@ -289,13 +303,19 @@ class Trainer:
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        save_atomic(self.state(), path)
+        """Write :meth:`state` with :func:`neuro.models.save_checkpoint` (data only, checksummed)."""
+        save_checkpoint(self.state(), path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Resume from a checkpoint written by :meth:`save`."""
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        """Resume from a checkpoint written by :meth:`save` (read as data only, checksum verified)."""
+        ckpt = read_checkpoint(path, map_location=self.device)
         if self.model_name is not None and ckpt.get("model_name") not in (None, self.model_name):
             raise ConfigError(f"{path} holds a {ckpt.get('model_name')!r} model, not {self.model_name!r}")
+        differ = sorted(k for k in self.metadata
+                        if k in ckpt and digest(to_plain(ckpt[k])) != digest(to_plain(self.metadata[k])))
+        if differ:
+            raise ConfigError(f"{path} was written by a run with other {', '.join(differ)} (e.g. another data split); "
+                              "resuming would mix the two runs: use another output folder, or delete it to start over")
         self.model.load_state_dict(ckpt["state_dict"])
         for o, s in zip(self.optimizers, ckpt["optimizers"], strict=True):
             o.load_state_dict(s)

@@ -75,16 +75,35 @@ def train_shd(args) -> int:
     return 0
 
 
-@command("eval", help="evaluate a checkpoint (accuracy) on a dataset, optionally on another backend",
+@command("eval", help="evaluate a checkpoint (accuracy) on the held-out test data it records, optionally on "
+                      "another backend",
          args=[arg("checkpoint", help="checkpoint file (.ckpt) written by neuro train"),
-               arg("--dataset", choices=["shd", "fsdd", "nmnist"], required=True, help="dataset to score on"),
-               arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
-               arg("--speakers", nargs="+", default=None, help="FSDD only: score these speakers' recordings"),
+               arg("--dataset", choices=["shd", "fsdd", "nmnist"], default=None,
+                   help="default: the dataset the checkpoint was trained on"),
+               arg("--root", default=None, help="data folder (default: the one the checkpoint records)"),
+               arg("--split", choices=["test", "validation", "train"], default="test",
+                   help="which recorded split to score (default: test; train scores training data on purpose)"),
+               arg("--speakers", nargs="+", default=None,
+                   help="fsdd: score these speakers' recordings instead of a recorded split"),
                arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def evaluate(args) -> int:
-    from neuro.experiments.delays import evaluate_checkpoint
+    from neuro.experiments.delays import check_root, evaluate_checkpoint
 
-    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.speakers, args.backend)
-    print_json(r) if args.json else print(f"accuracy {r['accuracy']:.4f} on {r['samples']} samples")
+    if args.root is not None:
+        check_root(args.root, "--root")
+    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.speakers, args.backend, split=args.split)
+    if args.json:
+        print_json(r)
+        return 0
+    what = f"speakers {', '.join(args.speakers)}" if r["split"] == "speakers" else f"{r['split']} split"
+    who = f"; speakers {', '.join(map(str, r['speakers']))}" if r.get("speakers") else ""
+    print(f"accuracy {r['accuracy']:.4f} on {r['samples']} samples: {r['dataset']} {what} "
+          f"({r['samples']} recordings{who}) from {r['root']}")
+    if r["overlaps_training"] is None:
+        print("note: the checkpoint records no training data for this dataset; overlap with it is unknown")
+    elif r["overlaps_training"]:
+        print(f"note: {r['overlaps_training']} of these recordings were used in training")
+    if "float_accuracy" in r:
+        print(f"float accuracy {r['float_accuracy']:.4f}, agreement with float {r['agreement_with_float']:.4f}")
     return 0

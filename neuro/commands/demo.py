@@ -27,9 +27,12 @@ def demo(args) -> int:
         print_json(s)
         return 0
     f = s["final"]
-    print(f"data: {s['data']} ({s['samples']['train']} train / {s['samples']['validation']} validation)")
+    n = s["samples"]
+    print(f"data: {s['data']} ({n['train']} train / {n['validation']} validation / {n['test']} held-out test)")
     print(f"after {s['epochs']} epochs: train accuracy {f['train_accuracy']:.3f}, "
           f"validation accuracy {f['val_accuracy']:.3f} (best {s['best']['val_accuracy']:.3f}), "
           f"{s['seconds']:.0f} s")
+    note = f" (neuro eval {s['out_dir']}/best.ckpt scores the same recordings)" if "N-MNIST" in s["data"] else ""
+    print(f"held-out test accuracy of the best model: {s['test_accuracy']:.3f}{note}")
     print(f"checkpoints, history.json and curves.png in {s['out_dir']}/")
     return 0

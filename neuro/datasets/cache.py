@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import Dataset
+
+from neuro.errors import DataError
+from neuro.serialization import from_plain, load_data, save_atomic, to_plain
 
 
 class CachedDataset(Dataset):
@@ -16,7 +18,9 @@ class CachedDataset(Dataset):
 
     The cache folder name hashes ``repr(transform)`` (dataclass transforms print their settings),
     so changing the transform uses a new folder instead of stale tensors.  Files are written to a
-    temporary name and renamed, so an interrupted run leaves nothing half-written.
+    temporary name and renamed, so an interrupted run leaves nothing half-written.  Items are stored
+    as data only (tensors, numpy arrays, numbers, strings, lists, dicts) and read back with the
+    restricted unpickler, so a planted cache file cannot run code: it is refused with a DataError.
     """
 
     def __init__(self, dataset: Any, cache_dir: str | os.PathLike[str], key: str | None = None) -> None:
@@ -32,9 +36,10 @@ class CachedDataset(Dataset):
     def __getitem__(self, i: int):
         f = self.dir / f"{i}.pt"
         if f.exists():
-            return torch.load(f, weights_only=False)
+            try:
+                return from_plain(load_data(f, "cpu", "cache file"))
+            except DataError as e:
+                raise DataError(f"{e}; delete the cache folder {self.dir} to recompute it") from None
         item = self.dataset[i]
-        tmp = self.dir / f".{i}.{os.getpid()}.tmp"
-        torch.save(item, tmp)
-        os.replace(tmp, f)
+        save_atomic(to_plain(item, f"item {i}"), f)
         return item

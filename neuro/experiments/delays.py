@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from neuro.errors import ConfigError
+from neuro.errors import ConfigError, DataError
+
+#: how SHD-style events become the delay model's input: 700 channels summed by 5, 10 ms bins from t = 0
+ENCODING = {"n_channels": 700, "channel_factor": 5, "bin_us": 10_000, "t0": "zero"}
 
 
 def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000):
@@ -21,9 +24,25 @@ def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_00
                                                                t0="zero")])
 
 
+def _transform(encoding: dict[str, Any]):
+    if encoding.get("t0", "zero") != "zero":
+        raise ConfigError(f"unsupported recorded binning t0={encoding.get('t0')!r}")
+    return frames_transform(encoding["n_channels"], encoding["channel_factor"], encoding["bin_us"])
+
+
+def encoder_settings(**overrides: Any) -> dict[str, Any]:
+    """Every argument of :class:`CochleaEncoder` (its defaults, then ``overrides``), as recorded in checkpoints."""
+    import inspect
+
+    from neuro.datasets.audio import CochleaEncoder
+
+    params = inspect.signature(CochleaEncoder.__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self"} | overrides
+
+
 class _Frames(torch.utils.data.Dataset):
     def __init__(self, base, indices, transform) -> None:
-        self.base, self.indices, self.transform = base, list(indices), transform
+        self.base, self.indices, self.transform = base, [int(i) for i in indices], transform
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -36,6 +55,18 @@ class _Frames(torch.utils.data.Dataset):
         """The most time steps of any sample (one pass over the data)."""
         return max((self[k][0].shape[0] for k in range(len(self))), default=0)
 
+    def describe(self) -> dict[str, Any]:
+        """Which recordings these are: FSDD file names, or an SHD file's name and sample indices."""
+        from neuro.datasets import SpikingFSDD
+
+        b = self.base
+        if isinstance(b, SpikingFSDD):
+            return {"count": len(self), "speakers": sorted({b.speakers[i] for i in self.indices}),
+                    "files": [b.audio.items[i][0].name for i in self.indices]}
+        spk = b.speakers
+        return {"count": len(self), "source": b.file.path.name, "indices": list(self.indices),
+                "speakers": sorted({int(spk[i]) for i in self.indices}) if spk is not None else []}
+
 
 def _collate(batch):
     from neuro.datasets import pad_time_major
@@ -44,14 +75,29 @@ def _collate(batch):
     return x, y
 
 
-def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0, download: bool = False):
-    """(train, validation, test, n_classes): validation is carved out of the training data."""
-    tf = frames_transform()
+class Splits(NamedTuple):
+    train: _Frames
+    validation: _Frames
+    test: _Frames
+    n_classes: int
+    record: dict[str, Any]  # the checkpoint's "data" entry: what each split holds and how it was binned
+
+
+def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0,
+                download: bool = False) -> Splits:
+    """Training, validation and test data, and their record: validation is carved out of the training data
+    (seeded), test is held-out speakers (FSDD) or the official test file (SHD)."""
+    from neuro.config import data_root
+
+    tf = _transform(ENCODING)
     g = np.random.default_rng(seed)
+    encoding: dict[str, Any] = dict(ENCODING)
     if dataset == "fsdd":
         from neuro.datasets import SpikingFSDD
+        from neuro.datasets.audio import CochleaEncoder
 
-        full = SpikingFSDD(root)
+        encoding["encoder"] = encoder_settings()
+        full = SpikingFSDD(root, encoder=CochleaEncoder(**encoding["encoder"]))
         test_speakers = test_speakers or ["yweweler"]
         unknown = set(test_speakers) - set(full.speakers)
         if unknown:
@@ -60,29 +106,38 @@ def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed
         rest = np.array([i for i, s in enumerate(full.speakers) if s not in test_speakers])
         g.shuffle(rest)
         n_val = len(rest) // 10
-        return (_Frames(full, rest[n_val:], tf), _Frames(full, rest[:n_val], tf), _Frames(full, test_idx, tf), 10)
-    if dataset == "shd":
+        parts = (_Frames(full, rest[n_val:], tf), _Frames(full, rest[:n_val], tf), _Frames(full, test_idx, tf))
+        n_classes = 10
+    elif dataset == "shd":
         from neuro.datasets import SHD
 
         train, test = SHD(root, "train", download=download), SHD(root, "test", download=download)
         idx = np.arange(len(train))
         g.shuffle(idx)
         n_val = len(idx) // 10
-        return (_Frames(train, idx[n_val:], tf), _Frames(train, idx[:n_val], tf),
-                _Frames(test, range(len(test)), tf), 20)
-    raise ConfigError(f"unknown dataset {dataset!r}; expected shd or fsdd")
+        parts = (_Frames(train, idx[n_val:], tf), _Frames(train, idx[:n_val], tf), _Frames(test, range(len(test)), tf))
+        n_classes = 20
+    else:
+        raise ConfigError(f"unknown dataset {dataset!r}; expected shd or fsdd")
+    record = {"dataset": dataset, "root": str(data_root(root).resolve()), "seed": seed, "encoding": encoding,
+              "splits": {name: part.describe() for name, part in zip(("train", "validation", "test"), parts,
+                                                                      strict=True)}}
+    return Splits(*parts, n_classes, record)
 
 
 def train_delay_model(dataset: str, args) -> dict[str, Any]:
-    """Train ``delay_snn`` with the paper's recipe (two optimizers, sigma schedule); select on validation."""
+    """Train ``delay_snn`` with the paper's recipe (two optimizers, sigma schedule); select on validation.
+
+    The checkpoints record the data split (``"data"``) and the seconds per time step (``"dt"``).
+    """
     from neuro.layers.delay import sigma_schedule
-    from neuro.models import build_model
+    from neuro.models import build_model, read_checkpoint
     from neuro.models.delay_snn import softmax_sum_readout
     from neuro.training import TrainConfig, Trainer, seed_everything
 
     seed_everything(args.seed)
-    train, val, test, n_out = load_splits(dataset, args.root, getattr(args, "test_speakers", None), args.seed,
-                                          getattr(args, "download", False))
+    train, val, test, n_out, record = load_splits(dataset, args.root, getattr(args, "test_speakers", None),
+                                                  args.seed, getattr(args, "download", False))
     # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
     config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": max(train.longest(), val.longest())}
@@ -110,20 +165,29 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, out_dir=out, seed=args.seed,
                       progress=not args.json, resume=True)
     t0 = time.perf_counter()
+    dt = record["encoding"]["bin_us"] / 1e6  # seconds per time bin
     trainer = Trainer(model, train, val, cfg, model_name="delay_snn", model_config=config, optimizers=optimizers,
                       schedulers=schedulers, readout=softmax_sum_readout, collate_fn=_collate,
-                      on_epoch_start=on_epoch)
+                      on_epoch_start=on_epoch, metadata={"dt": dt, "data": record})
     trainer.fit()
-    best = torch.load(Path(out) / "best.ckpt", weights_only=False)
+    best = read_checkpoint(Path(out) / "best.ckpt")
     model.load_state_dict(best["state_dict"])
     test_metrics = trainer.evaluate(test)
-    summary = {"dataset": dataset, "mode": args.mode, "epochs": epochs, "config": config,
+    summary = {"dataset": dataset, "mode": args.mode, "epochs": epochs, "config": config, "dt": dt,
+               "data": _split_summary(record),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},
                "best": trainer.best, "test_accuracy": test_metrics["val_accuracy"],
                "seconds": time.perf_counter() - t0}
     (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_delays(model, Path(out) / "delays.png")
     return summary
+
+
+def _split_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its long file and index lists."""
+    return {"dataset": record["dataset"], "root": record["root"], "seed": record.get("seed"),
+            "splits": {k: {f: v for f, v in s.items() if f not in ("files", "indices")}
+                       for k, s in record["splits"].items()}}
 
 
 def plot_delays(model, path: Path) -> None:
@@ -144,8 +208,110 @@ def plot_delays(model, path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: str | None = None) -> dict[str, Any]:
-    """Accuracy of a saved model on a dataset's test data."""
+SPLITS = ("train", "validation", "test")
+_TAKES = {"fsdd": "delay_snn", "shd": "delay_snn", "nmnist": "conv_snn"}
+
+
+def check_root(root, option: str = "root") -> Path:
+    """``root`` as a Path; a ConfigError naming ``option`` when it is missing or empty (no silent fallback)."""
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        raise ConfigError(f"{option} {root}: {'not a folder' if p.exists() else 'no such folder'}; pass the data "
+                          f"folder that holds the dataset, or leave {option} out to use the one the checkpoint records")
+    if not any(p.iterdir()):
+        raise ConfigError(f"{option} {root} is an empty folder; pass the data folder that holds the dataset, or "
+                          f"leave {option} out to use the one the checkpoint records")
+    return p
+
+
+def _item_ids(split: dict[str, Any]) -> set[str]:
+    """Names that identify a split's recordings across splits: file names, or ``<file>#<index>``."""
+    if "files" in split:
+        return set(split["files"])
+    return {f"{split.get('source', '')}#{i}" for i in split.get("indices", [])}
+
+
+def _recorded(rec: dict[str, Any], split: str, path) -> dict[str, Any]:
+    try:
+        return rec["splits"][split]
+    except (KeyError, TypeError):
+        raise DataError(f"{path}: the checkpoint's data record has no {split!r} split") from None
+
+
+def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str):
+    """(dataset to score, description of what it holds, ids of its recordings, data root used)."""
+    if speakers is not None and dataset != "fsdd":
+        raise ConfigError("--speakers selects Free Spoken Digits speakers; use --split for shd and nmnist")
+    if dataset == "fsdd":
+        from neuro.datasets import SpikingFSDD
+        from neuro.datasets.audio import CochleaEncoder
+
+        enc = rec["encoding"] if rec else {**ENCODING, "encoder": encoder_settings()}
+        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**enc["encoder"]))
+        if speakers is not None:
+            idx = list(range(len(full)))
+        elif rec is not None:
+            files = _recorded(rec, split, path)["files"]
+            where = {f.name: i for i, (f, _, _) in enumerate(full.audio.items)}
+            missing = [f for f in files if f not in where]
+            if missing:
+                raise DataError(f"{len(missing)} of the {len(files)} recordings of the checkpoint's {split} split are "
+                                f"missing under {full.audio.root} (e.g. {missing[0]}); point --root at the data the "
+                                "model was trained with")
+            idx = [where[f] for f in files]
+        else:
+            raise ConfigError(f"{path} records no fsdd data split, so neuro cannot tell which speakers were held out; "
+                              "pass --speakers with speakers the model was not trained on")
+        data = _Frames(full, idx, _transform(enc))
+        desc = data.describe()
+        return data, desc, set(desc["files"]), full.audio.root
+    if dataset == "shd":
+        from neuro.datasets import SHD
+
+        enc = rec["encoding"] if rec else ENCODING
+        if rec is not None:
+            s = _recorded(rec, split, path)
+            part = {name.removesuffix(".zip"): key for key, (name, _) in SHD.FILES.items()}.get(s.get("source"))
+            if part is None:
+                raise DataError(f"{path}: unknown SHD file {s.get('source')!r} in the checkpoint's {split} split")
+            base = SHD(root, part)
+            if s["indices"] and max(s["indices"]) >= len(base):
+                raise DataError(f"{base.file.path} holds {len(base)} samples but the checkpoint's {split} split uses "
+                                f"sample {max(s['indices'])}: not the file the model was trained with")
+            idx = s["indices"]
+        elif split == "test":
+            base = SHD(root, "test")
+            idx = list(range(len(base)))
+        else:
+            raise ConfigError(f"{path} records no shd data split; only --split test (the SHD test file) can be scored")
+        data = _Frames(base, idx, _transform(enc))
+        desc = data.describe()
+        return data, desc, _item_ids(desc), base.root
+    from neuro.demo import find_nmnist, load_nmnist
+
+    if rec is None:
+        raise ConfigError(f"{path} records no N-MNIST data split, so neuro cannot tell which recordings it was "
+                          "trained on; retrain with neuro demo, which records a held-out test split")
+    folder = find_nmnist(root, search_default=root is None)
+    if folder is None:
+        raise ConfigError(f"no N-MNIST Train/ folder under {root}; pass --root with the data the model was trained "
+                          "with" if root is not None else "no N-MNIST folder found; pass --root")
+    files = _recorded(rec, split, path)["files"]
+    enc = rec["encoding"]
+    x, y = load_nmnist(folder, int(enc["n_bins"]), int(enc["duration_us"]), files=files)
+    return torch.utils.data.TensorDataset(x, y), {"count": len(files), "files": files}, set(files), folder.parent
+
+
+def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=None, backend: str | None = None,
+                        split: str = "test") -> dict[str, Any]:
+    """Accuracy of a saved model on the held-out data its checkpoint records.
+
+    ``dataset`` defaults to the recorded one; ``split`` picks the recorded ``train``, ``validation`` or
+    ``test`` (default) recordings, and ``speakers`` (FSDD) scores those speakers' recordings instead.
+    ``root`` replaces the recorded data folder (it must exist and hold data).  Scoring data that
+    overlaps the recorded training data is refused unless asked for (``split="train"`` or ``speakers``);
+    the result says what was scored and how much of it the model was trained on.
+    """
     from neuro.models import load_checkpoint
     from neuro.models.delay_snn import softmax_sum_readout
     from neuro.neurons import SpikingNeuron
@@ -155,33 +321,36 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
     if backend == "lava":
         raise ConfigError("neuro eval runs the float model or the loihi fixed-point simulator (--backend loihi, "
                           "bit-exact with Lava); run a deployment file in Lava with the lava backend instead")
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     if backend is not None and not loihi:
         for m in model.modules():
             if isinstance(m, SpikingNeuron):
                 m.backend = backend
     model.eval()
-    takes = {"fsdd": "delay_snn", "shd": "delay_snn", "nmnist": "conv_snn"}[dataset]
+    rec = ckpt.get("data") if isinstance(ckpt.get("data"), dict) else None
+    if dataset is None:
+        dataset = rec.get("dataset") if rec else None
+        if dataset not in _TAKES:
+            raise ConfigError(f"{path} records no dataset that neuro eval scores ({dataset!r}); pass --dataset")
+    takes = _TAKES[dataset]
     if ckpt["model_name"] != takes:
         raise ConfigError(f"{path} holds a {ckpt['model_name']!r} model, which does not take {dataset} input "
                           f"(a {takes!r} model does)")
-    if dataset in ("fsdd", "shd"):
-        if dataset == "fsdd":
-            from neuro.datasets import SpikingFSDD
-
-            full = SpikingFSDD(root, speakers=speakers)
-            data = _Frames(full, range(len(full)), frames_transform())
-        else:
-            data = load_splits("shd", root)[2]
-        readout = softmax_sum_readout
-    else:
-        from neuro.demo import find_nmnist, load_nmnist
-
-        folder = find_nmnist(Path(root) if root else None)
-        if folder is None:
-            raise ConfigError("no N-MNIST folder found; pass --root")
-        x, y = load_nmnist(folder, 10)
-        data = torch.utils.data.TensorDataset(x, y)
-        readout = lambda v: v.mean(0)  # noqa: E731
+    if rec is not None and rec.get("dataset") != dataset:
+        rec = None  # trained on other data: nothing recorded about this dataset, and nothing overlaps
+    if root is not None:
+        root = check_root(root)
+    elif rec is not None and rec.get("root") and Path(rec["root"]).is_dir():
+        root = Path(rec["root"])
+    data, desc, ids, used_root = _eval_data(path, dataset, rec, root, speakers, split)
+    if len(data) == 0:
+        raise DataError(f"{path}: the {split} split holds no recordings; nothing to score")
+    overlap = len(ids & _item_ids(_recorded(rec, "train", path))) if rec is not None else None
+    if overlap and speakers is None and split != "train":
+        raise ConfigError(f"{path}: the recorded {split} split shares {overlap} recordings with the training data, "
+                          "so its score would not be held-out; pass --split train to score training data on purpose")
+    readout = softmax_sum_readout if dataset in ("fsdd", "shd") else (lambda v: v.mean(0))
     loader = torch.utils.data.DataLoader(data, batch_size=64, collate_fn=_collate)
     correct = n = q_correct = agree = 0
     report = None
@@ -199,8 +368,10 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
                 q_correct += int((q_pred == y).sum())
                 agree += int((q_pred == pred).sum())
                 report = r["report"]
-    out = {"accuracy": correct / n, "samples": n, "dataset": dataset, "checkpoint": str(path),
-           "model": ckpt["model_name"], "backend": backend or "auto"}
+    out = {"accuracy": correct / n if n else 0.0, "samples": n, "dataset": dataset,
+           "root": str(Path(used_root).resolve()), "split": "speakers" if speakers is not None else split,
+           "speakers": desc.get("speakers"), "source": desc.get("source"), "overlaps_training": overlap,
+           "checkpoint": str(path), "model": ckpt["model_name"], "backend": backend or "auto"}
     if loihi:
         out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
                     "quantization": getattr(report, "as_dict", lambda: str(report))()})

@@ -1,0 +1,187 @@
+"""Checkpoints record their data split and time step; ``neuro eval`` scores the held-out split they record.
+
+A tiny Free Spoken Digits folder (three speakers, written here as WAV files) keeps training to a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from neuro.cli import main
+from neuro.errors import ConfigError
+from neuro.models import build_model, read_checkpoint, save_checkpoint
+
+SPEAKERS = ("alice", "bob", "carol")
+
+
+def _write_fsdd(root: Path) -> list[str]:
+    rec = root / "recordings"
+    rec.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = []
+    for spk_k, spk in enumerate(SPEAKERS):
+        for digit in range(4):
+            for take in range(2):
+                t = np.arange(1200) / 8000
+                wave = np.sin(2 * np.pi * (300 + 250 * digit + 20 * spk_k) * t) + 0.05 * rng.normal(size=t.size)
+                name = f"{digit}_{spk}_{take}.wav"
+                wavfile.write(rec / name, 8000, (wave * 12000).astype(np.int16))
+                names.append(name)
+    return names
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def fsdd_run(tmp_path_factory):
+    """(data root, all file names, checkpoint, training summary) of a one-epoch run, test speaker carol."""
+    tmp = tmp_path_factory.mktemp("fsdd")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEURO_CACHE_DIR", str(tmp / "cache"))
+        names = _write_fsdd(tmp / "data")
+        rc, out, err = _run(["train", "fsdd", "--root", str(tmp / "data"), "--epochs", "1", "--hidden", "4",
+                             "--max-delay", "2", "--batch-size", "8", "--test-speakers", "carol",
+                             "--out", str(tmp / "run"), "--json"])
+        assert rc == 0, err
+        yield tmp / "data", names, tmp / "run" / "best.ckpt", json.loads(out)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_training_records_the_split_binning_and_dt(fsdd_run):
+    root, names, best, summary = fsdd_run
+    ckpt = read_checkpoint(best)
+    assert ckpt["dt"] == 0.01 and summary["dt"] == 0.01  # 10 ms bins
+    d = ckpt["data"]
+    assert d["dataset"] == "fsdd" and d["root"] == str(root.resolve()) and d["seed"] == 0
+    assert d["encoding"]["bin_us"] == 10_000 and d["encoding"]["channel_factor"] == 5
+    assert d["encoding"]["encoder"]["n_channels"] == 700
+    s = d["splits"]
+    assert s["test"]["speakers"] == ["carol"] and sorted(s["test"]["files"]) == sorted(n for n in names if "carol" in n)
+    train, val, test = (set(s[k]["files"]) for k in ("train", "validation", "test"))
+    assert not (train & test) and not (train & val) and not (val & test)
+    assert train | val | test == set(names) and s["train"]["count"] == len(train) == 15
+    assert summary["data"]["splits"]["test"] == {"count": 8, "speakers": ["carol"]}
+
+
+def test_eval_scores_the_recorded_test_speaker_only(fsdd_run):
+    root, _, best, summary = fsdd_run
+    for extra in ([], ["--dataset", "fsdd"]):
+        rc, out, err = _run(["eval", str(best), *extra, "--json"])
+        assert rc == 0, err
+        r = json.loads(out)
+        assert r["samples"] == 8 and r["split"] == "test" and r["speakers"] == ["carol"]
+        assert r["dataset"] == "fsdd" and r["root"] == str(root.resolve()) and r["overlaps_training"] == 0
+        assert r["accuracy"] == pytest.approx(summary["test_accuracy"])
+    rc, out, _ = _run(["eval", str(best)])
+    assert rc == 0 and f"on 8 samples: fsdd test split (8 recordings; speakers carol) from {root.resolve()}" in out
+
+
+def test_eval_refuses_a_missing_or_empty_root(fsdd_run, tmp_path):
+    _, _, best, _ = fsdd_run
+    (tmp_path / "empty").mkdir()
+    for root, why in ((tmp_path / "nowhere", "no such folder"), (tmp_path / "empty", "is an empty folder")):
+        for dataset in ("fsdd", "nmnist"):
+            rc, out, err = _run(["eval", str(best), "--dataset", dataset, "--root", str(root)])
+            assert rc == 2 and out == ""
+            assert f"--root {root}" in err and why in err
+
+
+def test_eval_refuses_training_data_unless_asked(fsdd_run, tmp_path):
+    _, names, best, _ = fsdd_run
+    ckpt = read_checkpoint(best)
+    ckpt["data"]["splits"]["test"] = ckpt["data"]["splits"]["train"]  # a record whose test split is not held out
+    save_checkpoint(ckpt, tmp_path / "leaky.ckpt")
+    rc, _, err = _run(["eval", str(tmp_path / "leaky.ckpt")])
+    assert rc == 2 and "shares 15 recordings with the training data" in err and "--split train" in err
+    rc, out, err = _run(["eval", str(best), "--split", "train", "--json"])
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["split"] == "train" and r["samples"] == 15 and r["overlaps_training"] == 15
+    rc, out, err = _run(["eval", str(best), "--speakers", "alice"])
+    assert rc == 0, err
+    assert "fsdd speakers alice (8 recordings; speakers alice)" in out and "were used in training" in out
+    rc, out, _ = _run(["eval", str(best), "--speakers", "alice", "--json"])
+    r = json.loads(out)
+    assert r["split"] == "speakers" and r["speakers"] == ["alice"] and 0 < r["overlaps_training"] <= 8
+
+
+def test_eval_without_a_recorded_split_needs_explicit_speakers(fsdd_run, tmp_path):
+    root, _, best, _ = fsdd_run
+    ckpt = read_checkpoint(best)
+    bare = {k: ckpt[k] for k in ("model_name", "model_config", "state_dict")}
+    save_checkpoint(bare, tmp_path / "bare.ckpt")
+    rc, _, err = _run(["eval", str(tmp_path / "bare.ckpt"), "--dataset", "fsdd", "--root", str(root)])
+    assert rc == 2 and "records no fsdd data split" in err and "--speakers" in err
+    rc, out, err = _run(["eval", str(tmp_path / "bare.ckpt"), "--dataset", "fsdd", "--root", str(root), "--speakers",
+                         "carol", "--json"])
+    assert rc == 0, err
+    assert json.loads(out)["samples"] == 8 and json.loads(out)["overlaps_training"] is None
+
+
+def test_resuming_with_another_split_is_refused(fsdd_run, tmp_path):
+    import argparse
+
+    from neuro.experiments.delays import train_delay_model
+
+    root, _, best, _ = fsdd_run
+    out = best.parent
+    args = argparse.Namespace(root=str(root), test_speakers=["bob"], seed=0, hidden=4, max_delay=2, mode="learned",
+                              epochs=2, batch_size=8, out=str(out), json=True)
+    with pytest.raises(ConfigError, match="other data"):
+        train_delay_model("fsdd", args)
+
+
+def test_eval_of_a_generated_events_demo_needs_a_dataset(tmp_path):
+    model = build_model("conv_snn", in_channels=2, size=34, n_classes=10)
+    save_checkpoint({"model_name": "conv_snn", "model_config": {"in_channels": 2, "size": 34, "n_classes": 10},
+                     "state_dict": model.state_dict(), "dt": 0.03, "data": {"dataset": "generated", "splits": {}}},
+                    tmp_path / "demo.ckpt")
+    rc, _, err = _run(["eval", str(tmp_path / "demo.ckpt")])
+    assert rc == 2 and "pass --dataset" in err
+    rc, _, err = _run(["eval", str(tmp_path / "demo.ckpt"), "--dataset", "nmnist"])
+    assert rc == 2 and "records no N-MNIST data split" in err
+
+
+def test_shd_checkpoint_records_file_indices_and_eval_scores_the_test_file(tmp_path):
+    from neuro.datasets import make_events
+    from neuro.datasets.shd import write_shd
+
+    rng = np.random.default_rng(1)
+    root = tmp_path / "data"
+    root.mkdir()
+    for name, n in (("shd_train.h5", 20), ("shd_test.h5", 6)):
+        samples = [make_events(np.sort(rng.integers(0, 200_000, 300)), rng.integers(0, 700, 300)) for _ in range(n)]
+        write_shd(root / name, samples, rng.integers(0, 20, n), [str(k) for k in range(20)], rng.integers(0, 3, n))
+    rc, out, err = _run(["train", "shd", "--root", str(root), "--epochs", "1", "--hidden", "4", "--max-delay", "2",
+                         "--batch-size", "8", "--out", str(tmp_path / "run"), "--json"])
+    assert rc == 0, err
+    ckpt = read_checkpoint(tmp_path / "run" / "best.ckpt")
+    s = ckpt["data"]["splits"]
+    assert ckpt["dt"] == 0.01 and s["test"]["source"] == "shd_test.h5" and s["test"]["indices"] == list(range(6))
+    assert s["train"]["source"] == s["validation"]["source"] == "shd_train.h5"
+    assert sorted(s["train"]["indices"] + s["validation"]["indices"]) == list(range(20))
+    assert s["validation"]["count"] == 2
+    rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--json"])
+    assert rc == 0, err
+    r = json.loads(out)
+    assert (r["dataset"], r["split"], r["source"], r["samples"], r["overlaps_training"]) == ("shd", "test",
+                                                                                          "shd_test.h5", 6, 0)
+    assert r["accuracy"] == pytest.approx(json.loads((tmp_path / "run" / "summary.json").read_text())["test_accuracy"])
+    rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--split", "validation", "--json"])
+    assert rc == 0 and json.loads(out)["samples"] == 2
