@@ -280,8 +280,9 @@ def test_site_builds_strict(tmp_path):
     """``mkdocs build --strict``: broken links, missing nav pages and API objects fail the build."""
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # mkdocs-material's banner about a future mkdocs
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-8000:]
     assert (tmp_path / "site" / "api" / "layers" / "index.html").exists()
     assert "SeqLinear" in (tmp_path / "site" / "api" / "layers" / "index.html").read_text()
