@@ -129,7 +129,7 @@ def test_delayed_layer_on_cuda_matches_cpu(train, monkeypatch):
 _GATHER_CHECK = """
 import torch
 from torch.nn import functional as F
-from neuro.backends.delay_gpu import gather_delayed_matmul
+from neuro.kernels.delay_gpu import gather_delayed_matmul
 dev = DEVICE
 torch.manual_seed(4)
 T, B, I, O = 23, 3, 37, 41  # sizes that are not multiples of the block sizes

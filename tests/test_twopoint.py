@@ -15,7 +15,7 @@ from torch import nn
 
 import neuro
 from neuro import LIF, TwoPointLIF, TwoPointRate
-from neuro.backends.twopoint_ref import TwoPointState
+from neuro.core.twopoint import TwoPointState
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
 from neuro.neurons.twopoint import MODULATIONS, TwoPointLayer, modulate
 

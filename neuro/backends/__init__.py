@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from neuro.backends.base import Backend, NeuronSpec, State
+from neuro.core.spec import Backend, NeuronSpec, State
 from neuro.errors import ConfigError
 
 __all__ = [
@@ -41,15 +41,15 @@ def get_backend(name: str) -> Backend:
         raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(NEURON_BACKENDS)} or 'auto'")
     if name not in _instances:
         if name == "torch":
-            from neuro.backends.reference import TorchBackend
+            from neuro.kernels.reference import TorchBackend
 
             _instances[name] = TorchBackend()
         elif name == "cpu":
-            from neuro.backends.cpu import CpuBackend
+            from neuro.kernels.cpu import CpuBackend
 
             _instances[name] = CpuBackend()
         else:
-            from neuro.backends.gpu import GpuBackend
+            from neuro.kernels.gpu import GpuBackend
 
             _instances[name] = GpuBackend()
     return _instances[name]

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import neuro
-from neuro.backends.base import State
+from neuro.core.spec import State
 from neuro.errors import ConfigError, DatasetNotFoundError
 from neuro.layers import Flatten, SeqConv2d, SeqLinear
 from neuro.learning.continual import (

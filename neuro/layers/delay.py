@@ -304,7 +304,7 @@ def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) 
     """``y[t, b, o] = sum_i W[o, i] x[t - D[o, i], b, i]`` with integer delays (causal, zero before 0).
 
     CPU: event-driven numba kernels (work proportional to the number of non-zero inputs).
-    CUDA: a Triton gather, one tap per synapse (:mod:`neuro.backends.delay_gpu`).
+    CUDA: a Triton gather, one tap per synapse (:mod:`neuro.kernels.delay_gpu`).
     Other devices: one masked matmul per distinct delay value.
     """
     check_seq(x, "delayed_matmul", 1)
@@ -322,7 +322,7 @@ def delayed_matmul(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) 
     if x.device.type == "cpu" and _NUMBA:
         return _DelayedMatmul.apply(x, weight, delays)
     if x.device.type == "cuda":
-        from neuro.backends.delay_gpu import gather_delayed_matmul, triton
+        from neuro.kernels.delay_gpu import gather_delayed_matmul, triton
 
         if triton is not None:
             return gather_delayed_matmul(x, weight, delays)
@@ -421,7 +421,7 @@ class DelayedLinear(nn.Module):
         Out-of-range positions would otherwise be clipped silently (rounding) or put the Gaussian
         tap partly outside the kernel.  Non-blocking on CUDA (reported at the next check).
         """
-        from neuro.backends.gpu import report_bad
+        from neuro.kernels.gpu import report_bad
 
         d = self.delay.detach()
         bad = ((d < 0) | (d > self.max_delay) | d.isnan()).any().reshape(1)

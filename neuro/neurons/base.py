@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from neuro.backends import NeuronSpec, State, resolve_backend
+from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
-from neuro.neurons.surrogate import DEFAULT_ALPHA, surrogate_code
 
 _CHECKS = True
 

@@ -11,7 +11,7 @@ Modulation functions (by name):
 * ``burst``: ``A = R * (1 + sigmoid(C))``: burst-style apical gain; each basal event becomes a
   burst with probability ``sigmoid(C)`` (as in burstprop), so the expected drive is 1x to 2x ``R``.
 
-:class:`TwoPointLIF` runs the recurrence of :mod:`neuro.backends.twopoint_ref` (apical leaky
+:class:`TwoPointLIF` runs the recurrence of :mod:`neuro.core.twopoint` (apical leaky
 compartment with time constant ``tau_apical``, modulation, somatic LIF) on fused numba (CPU) or
 Triton (CUDA) kernels, or the torch reference.  :class:`TwoPointRate` is the rate unit
 ``sigmoid(A(R, C))``.  :class:`TwoPointLayer` wires the context: from another stream or modality
@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from neuro.backends import resolve_backend
-from neuro.backends.twopoint_ref import (
+from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
+from neuro.core.twopoint import (
     MODULATION_CODES,
     TwoPointSpec,
     TwoPointState,
@@ -36,7 +37,6 @@ from neuro.backends.twopoint_ref import (
 )
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
 from neuro.neurons.base import DecayParameter, checks_enabled, decay_from
-from neuro.neurons.surrogate import DEFAULT_ALPHA, surrogate_code
 
 MODULATIONS = tuple(MODULATION_CODES)
 

@@ -2,7 +2,7 @@
 
 One program handles a block of neurons and walks over time with the state in registers; it
 saves the pre-reset membrane ``h`` and the apical potential ``p`` for backward, exactly like the
-numba kernel, and follows :mod:`neuro.backends.twopoint_ref` in float32.
+numba kernel, and follows :mod:`neuro.core.twopoint` in float32.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import os
 
 import torch
 
-from neuro.backends.gpu import _TRITON_ERROR, tl, triton  # noqa: F401 - one import of triton for both
-from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.core.twopoint import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.kernels.gpu import _TRITON_ERROR, tl, triton  # noqa: F401 - one import of triton for both
 
 if triton is not None:
-    from neuro.backends.gpu import _sg
+    from neuro.kernels.gpu import _sg
 
     @triton.jit
     def _drive(r, p, k1, k2, MOD: tl.constexpr, EMAX: tl.constexpr):
@@ -168,7 +168,7 @@ class _TwoPointScanGpu(torch.autograd.Function):
         _fwd[_grid(M)](r, c, v, p, av, ac, out, hs, ps, bad, T, M, spec.v_th, spec.v_reset, spec.k1, spec.k2,
                        MOD=spec.modulation, EMAX=EXP_MAX, HARD=spec.hard_reset, DECAY_INPUT=spec.decay_input,
                        BLOCK=_BLOCK)
-        from neuro.backends.gpu import report_bad
+        from neuro.kernels.gpu import report_bad
 
         report_bad(bad, "two-point neuron input (receptive field or context) contains NaN or inf; "
                    "check the layers feeding it")

@@ -1,6 +1,6 @@
 """Fused CPU kernels (numba): the whole time loop, forward and backward, in compiled code.
 
-The recurrence of :mod:`neuro.backends.base` runs over blocks of neurons in parallel threads;
+The recurrence of :mod:`neuro.core.spec` runs over blocks of neurons in parallel threads;
 inside a block the loop is time-outer, neuron-inner so the inner loop is contiguous in memory.
 For backward only the pre-reset membrane ``h`` (plus the current ``i`` for current-based and the
 adaptation ``a`` for adaptive neurons) is saved, one ``[T, M]`` array each: the reference's
@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 
-from neuro.backends.base import NeuronSpec, State
+from neuro.core.spec import NeuronSpec, State
 
 try:  # numba is a hard dependency, but keep the reason if it fails to import
     import llvmlite.binding as _llvm

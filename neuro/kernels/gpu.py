@@ -1,4 +1,4 @@
-"""Fused GPU kernels (Triton): the time loop of :mod:`neuro.backends.base` on CUDA.
+"""Fused GPU kernels (Triton): the time loop of :mod:`neuro.core.spec` on CUDA.
 
 One Triton program handles a block of neurons and walks over time, keeping the state in
 registers.  Forward saves ``h`` (and ``i`` / ``a`` where the neuron has them), one ``[T, M]``
@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from neuro.backends.base import NeuronSpec, State
+from neuro.core.spec import NeuronSpec, State
 
 try:
     import triton

@@ -13,8 +13,8 @@ context input ``C[t]``::
 With ``a_c = 0`` the apical potential is the instantaneous context and the neuron is an LIF
 driven by ``A(R, C)``.  Functions ``A`` and their codes are in :data:`MODULATION_CODES`; the
 ``exp`` arguments are clamped at :data:`EXP_MAX` (no overflow; zero gradient beyond it, as
-``torch.clamp``).  The fused kernels (:mod:`neuro.backends.twopoint_cpu` numba,
-:mod:`neuro.backends.twopoint_gpu` Triton) must match this reference in outputs and in gradients
+``torch.clamp``).  The fused kernels (:mod:`neuro.kernels.twopoint_cpu` numba,
+:mod:`neuro.kernels.twopoint_gpu` Triton) must match this reference in outputs and in gradients
 w.r.t. ``R``, ``C``, the initial state and both decays.
 """
 
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuro.neurons.surrogate import SpikeFn
+from neuro.core.surrogate import SpikeFn
 
 EXP_MAX = 20.0
 MODULATION_CODES = {"kay_phillips": 0, "generalized": 1, "cooperation": 2, "burst": 3}
@@ -87,11 +87,11 @@ def twopoint_scan(backend: str, spec: TwoPointSpec, r: torch.Tensor, c: torch.Te
                   a_v: torch.Tensor, a_c: torch.Tensor) -> tuple[torch.Tensor, TwoPointState]:
     """Run the recurrence on backend ``"torch"``, ``"cpu"`` (numba) or ``"gpu"`` (Triton)."""
     if backend == "cpu":
-        from neuro.backends.twopoint_cpu import cpu_scan
+        from neuro.kernels.twopoint_cpu import cpu_scan
 
         return cpu_scan(spec, r, c, state, a_v, a_c)
     if backend == "gpu":
-        from neuro.backends.twopoint_gpu import gpu_scan
+        from neuro.kernels.twopoint_gpu import gpu_scan
 
         return gpu_scan(spec, r, c, state, a_v, a_c)
     return reference_scan(spec, r, c, state, a_v, a_c)

@@ -1,6 +1,6 @@
 """Fused CPU kernels (numba) for two-point neurons: the whole time loop, forward and backward.
 
-Implements the recurrence of :mod:`neuro.backends.twopoint_ref` over blocks of neurons in
+Implements the recurrence of :mod:`neuro.core.twopoint` over blocks of neurons in
 parallel threads (time-outer, neuron-inner inside a block, so inner loops are contiguous).
 Forward saves the pre-reset membrane ``h`` and the apical potential ``p`` (one ``[T, M]`` array
 each); backward recomputes spikes, surrogate derivatives, the modulated drive and its partial
@@ -14,8 +14,8 @@ import math
 import numpy as np
 import torch
 
-from neuro.backends.cpu import make_surrogate
-from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.core.twopoint import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.kernels.cpu import make_surrogate
 
 try:
     from numba import njit, prange

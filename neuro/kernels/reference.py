@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from neuro.backends.base import NeuronSpec, State
-from neuro.neurons.surrogate import SpikeFn
+from neuro.core.spec import NeuronSpec, State
+from neuro.core.surrogate import SpikeFn
 
 
 class TorchBackend:

@@ -12,7 +12,7 @@ All neuron families are one recurrence, run over time for ``M`` independent neur
     a[t] = rho * a[t-1] + s[t]                         (adaptive only)
 
 Non-spiking (LI) neurons output ``v[t] = h[t]``.  ``detach_reset`` stops the gradient through
-``s`` in the reset.  The torch reference in :mod:`neuro.backends.reference` is the definition;
+``s`` in the reset.  The torch reference in :mod:`neuro.kernels.reference` is the definition;
 the fused kernels must match it in outputs and in gradients w.r.t. ``x``, the initial state and
 the decays ``a_v`` and ``a_i``.
 """
