@@ -44,8 +44,8 @@ def test_triton_kernels_match_reference_on_cuda():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_nan_input_is_reported_on_cuda_without_stalling():
     from neuro import LIF
+    from neuro.backends import check_pending
     from neuro.errors import NeuroError
-    from neuro.kernels.gpu import check_pending
 
     m = LIF(backend="gpu")
     x = torch.rand(8, 2, 5, device="cuda")

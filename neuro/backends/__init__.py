@@ -1,4 +1,4 @@
-"""Kernel backends for the neuron loops, and how one is chosen.
+"""Which kernel runs the neuron loops: the backends (:mod:`neuro.kernels`) and how one is chosen.
 
 ``torch``  the reference (any device); the definition every other backend is tested against.
 ``cpu``    fused numba kernels (forward and backward over time in compiled code).
@@ -6,8 +6,9 @@
 
 Choice, first match wins: the module's ``backend=`` argument, then :func:`set_backend` (or the
 ``NEURO_BACKEND`` environment variable), then automatic: ``cpu`` for CPU tensors, ``gpu`` for
-CUDA tensors, ``torch`` elsewhere or when the fused one is unavailable.  Network-level
-backends (``loihi`` fixed point, ``lava``) run whole quantized networks and live beside these.
+CUDA tensors, ``torch`` elsewhere or when the fused one is unavailable.  Every backend runs both
+point neurons (``scan``) and two-point neurons (``scan_twopoint``), see :mod:`neuro.core.spec`.
+Whole quantized networks run on the hardware targets instead (:mod:`neuro.hardware.loihi`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 
 import torch
 
+from neuro.core.checks import check_pending
 from neuro.core.spec import Backend, NeuronSpec, State
 from neuro.errors import ConfigError
 
@@ -24,6 +26,7 @@ __all__ = [
     "NeuronSpec",
     "State",
     "available_backends",
+    "check_pending",
     "get_backend",
     "set_backend",
     "resolve_backend",

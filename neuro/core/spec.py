@@ -24,6 +24,8 @@ from typing import NamedTuple, Protocol
 
 import torch
 
+from neuro.core.twopoint import TwoPointSpec, TwoPointState
+
 
 @dataclass(frozen=True)
 class NeuronSpec:
@@ -69,4 +71,16 @@ class Backend(Protocol):
         a_i: torch.Tensor | None,
     ) -> tuple[torch.Tensor, State]:
         """Return the output sequence ``[T, M]`` and the final state."""
+        ...
+
+    def scan_twopoint(
+        self,
+        spec: TwoPointSpec,
+        r: torch.Tensor,
+        c: torch.Tensor,
+        state: TwoPointState,
+        a_v: torch.Tensor,
+        a_c: torch.Tensor,
+    ) -> tuple[torch.Tensor, TwoPointState]:
+        """Two-point neurons (:mod:`neuro.core.twopoint`) over ``r, c [T, M]``: spikes and the final state."""
         ...
