@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from neuro.backends import lava as lava_bridge
-from neuro.backends.lava import lava_status, run_lava, run_lava_many
-from neuro.backends.loihi import LoihiLayer, LoihiNetwork, random_network, simulate
-from neuro.export.loihi import export_loihi, quantize
+from neuro.hardware.loihi import lava as lava_bridge
+from neuro.hardware.loihi.lava import lava_status, run_lava, run_lava_many
+from neuro.hardware.loihi.quantize import export_loihi, quantize
+from neuro.hardware.loihi.simulator import LoihiLayer, LoihiNetwork, random_network, simulate
 
 LAVA_OK, LAVA_WHY = lava_status()
 needs_lava = pytest.mark.skipif(not LAVA_OK, reason=f"Lava environment missing ({LAVA_WHY})")

@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from neuro.backends.loihi import (
+from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
+from neuro.hardware.loihi.quantize import FloatLayer, evaluate_loihi, export_loihi, float_layers, load_loihi, quantize
+from neuro.hardware.loihi.simulator import (
     EXCITATORY,
     MAX_VTH,
     MIXED,
@@ -23,8 +25,6 @@ from neuro.backends.loihi import (
     simulate,
     synaptic_input,
 )
-from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
-from neuro.export.loihi import FloatLayer, evaluate_loihi, export_loihi, float_layers, load_loihi, quantize
 from neuro.layers import SeqBatchNorm, SeqLinear
 from neuro.layers.delay import DelayedLinear
 from neuro.neurons import ALIF, IF, LI, LIF, CubaLIF
@@ -42,7 +42,7 @@ def _neuron(steps, du, dv, vth=MAX_VTH, bias_mant=0, bias_exp=0, impulse=0):
 @pytest.mark.parametrize("engine", ["numba", "torch"])
 def test_golden_lif_vectors_from_lava(engine, monkeypatch):
     if engine == "torch":
-        import neuro.backends.loihi as lo
+        import neuro.hardware.loihi.simulator as lo
 
         monkeypatch.setattr(lo, "_NUMBA", False)
     # test_bitacc_pm_no_decay: bias 2 << 6 = 128 per step, threshold 8 << 6 = 512 -> spikes at steps 5 and 10

@@ -496,7 +496,7 @@ def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_s
 
 
 def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> list:
-    """The synapse+neuron layers of a NIR chain as :class:`neuro.export.loihi.FloatLayer` s (for Loihi).
+    """The synapse+neuron layers of a NIR chain as :class:`neuro.hardware.loihi.quantize.FloatLayer` s (for Loihi).
 
     Accepts ``Affine``/``Linear`` (and ``Scale``) followed by a neuron, and neuro's delayed-synapse
     pattern ``Linear`` (fan-out) -> ``Delay`` -> ``Affine``/``Linear``; a recurrent subgraph (one
@@ -504,7 +504,7 @@ def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | N
     ``Linear``/``Affine`` becomes one recurrent layer.  Neuron input gains
     (``r * dt / tau`` and CubaLIF's ``w_in``) are folded into the weights.
     """
-    from neuro.export.loihi import FloatLayer
+    from neuro.hardware.loihi.quantize import FloatLayer
 
     if not isinstance(graph, nir.NIRGraph):
         graph = nir.read(graph)

@@ -14,7 +14,7 @@ the neurons that spiked propagate), elsewhere (or with ``neuron.backend="torch"`
 product and one LIF step per time step, the reference the kernel is tested against.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
 The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
-recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.export.loihi.quantize`).
+recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.hardware.loihi.quantize.quantize`).
 """
 
 from __future__ import annotations

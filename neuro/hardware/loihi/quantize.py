@@ -26,7 +26,7 @@ every population emits binary spikes, each layer has its own scale: one float un
 * hard reset to 0 only (Loihi's reset); a soft reset, a non-zero ``v_reset``, adaptive thresholds
   and per-neuron decays (Lava shares one ``du``/``dv`` per population) are refused;
 * a non-spiking readout (``LI``) is a population whose threshold is the largest mantissa and whose
-  membrane is the output (:attr:`~neuro.backends.loihi.LoihiLayer.readout`).
+  membrane is the output (:attr:`~neuro.hardware.loihi.simulator.LoihiLayer.readout`).
 * a recurrent layer (``Recurrent``, or a :class:`~neuro.models.lsm.LiquidStateMachine`'s input
   projection + reservoir) becomes one population with two Dense synapses, the input's and the
   recurrent one (``s[t-1] -> input``).  Both add into the same current, so they share one state
@@ -72,7 +72,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuro.backends.loihi import (
+from neuro.errors import ConfigError, DataError, HardwareLimitError, ShapeError
+from neuro.hardware.loihi.simulator import (
     EXCITATORY,
     INHIBITORY,
     MAX_DELAY,
@@ -82,7 +83,6 @@ from neuro.backends.loihi import (
     LoihiNetwork,
     simulate,
 )
-from neuro.errors import ConfigError, DataError, HardwareLimitError, ShapeError
 
 FORMAT = "neuro-loihi-netx/1"
 

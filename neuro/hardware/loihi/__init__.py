@@ -1,0 +1,1 @@
+"""Intel Loihi (Lava's bit-accurate CPU models): network description, simulator, quantizer, netx files, Lava bridge."""
