@@ -190,7 +190,7 @@ def test_one_nir_graph_on_every_backend(tmp_path):
     import subprocess
     import sys
 
-    from neuro.hardware.loihi.lava import lava_status
+    from neuro.hardware.loihi import lava_status
 
     torch.manual_seed(0)
     m = nn.Sequential(SeqLinear(6, 12, bias=False), LIF(beta=0.5, decay_input=False),

@@ -13,7 +13,7 @@ def _export_nir(model, out: str, dt: float, input_shape, client: str | None = No
 
 
 def _export_loihi(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
-    from neuro.hardware.loihi.quantize import export_loihi
+    from neuro.hardware.loihi import export_loihi
 
     report = export_loihi(model, out)
     return {"file": out, "format": "loihi (lava-dl netx HDF5)",
@@ -45,8 +45,7 @@ def _run_on_loihi(path: str, dt, x, backend: str):
     import torch
 
     from neuro.export.nir import nir_float_layers
-    from neuro.hardware.loihi.quantize import quantize
-    from neuro.hardware.loihi.simulator import simulate
+    from neuro.hardware.loihi import quantize, simulate
 
     graded = bool(((x != 0) & (x != 1)).any())
     net, _ = quantize(nir_float_layers(path, dt), clip=True, num_message_bits=8 if graded else 0)
@@ -57,7 +56,7 @@ def _run_on_loihi(path: str, dt, x, backend: str):
         r = simulate(net, xi, record=last.readout)
         out = r.v[-1] if last.readout else r.spikes[-1]
     else:
-        from neuro.hardware.loihi.lava import run_lava
+        from neuro.hardware.loihi import run_lava
 
         runs = [run_lava(net, xi[:, b].numpy()) for b in range(xi.shape[1])]
         out = torch.as_tensor(np.stack([r["v" if last.readout else "s"][-1] for r in runs], 1))

@@ -10,7 +10,7 @@ from neuro.cli import arg, command, print_json
                    help="exit 0 with a message when no Python 3.10 is found or the install fails"),
                arg("--python", default=None, help="the Python 3.10 interpreter to use")])
 def lava_setup(args) -> int:
-    from neuro.hardware.loihi.lava import setup_lava
+    from neuro.hardware.loihi import setup_lava
 
     return setup_lava(if_possible=args.if_possible, python=args.python)
 
@@ -25,8 +25,7 @@ def lava_setup(args) -> int:
 def lava_run(args) -> int:
     import numpy as np
 
-    from neuro.hardware.loihi.quantize import load_loihi
-    from neuro.hardware.loihi.simulator import simulate
+    from neuro.hardware.loihi import load_loihi, simulate
 
     net = load_loihi(args.network)
     x = np.load(args.input)
@@ -39,7 +38,7 @@ def lava_run(args) -> int:
         if args.output:
             np.save(args.output, ours.spikes[-1].numpy())
     if args.backend in ("lava", "both"):
-        from neuro.hardware.loihi.lava import run_lava_many
+        from neuro.hardware.loihi import run_lava_many
 
         theirs = run_lava_many([(net, x)], record=args.backend == "both")[0]
         out["lava_spikes"] = [int(s.sum()) for s in theirs.spikes]

@@ -191,7 +191,7 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
             correct += int((pred == y).sum())
             n += len(y)
             if loihi:
-                from neuro.hardware.loihi.quantize import evaluate_loihi
+                from neuro.hardware.loihi import evaluate_loihi
 
                 # inputs are binned spike counts: graded first-layer messages; any clipping is reported
                 r = evaluate_loihi(model, x, clip=True, num_message_bits=8)

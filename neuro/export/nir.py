@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError, ShapeError
+from neuro.hardware.float_layers import FloatLayer, fold_bn
 from neuro.layers import (
     Flatten,
     Recurrent,
@@ -85,14 +86,6 @@ def _neuron_node(m: nn.Module, n: int, dt: float, name: str) -> nir.NIRNode:
     raise ConfigError(f"{name}: no NIR node for {type(m).__name__}")
 
 
-def _fold_bn(weight: np.ndarray, bias: np.ndarray, bn: SeqBatchNorm) -> tuple[np.ndarray, np.ndarray]:
-    b = bn.bn
-    scale = _np(b.weight if b.affine else torch.ones_like(b.running_var)) / np.sqrt(_np(b.running_var) + b.eps)
-    shift = (_np(b.bias) if b.affine else 0) - _np(b.running_mean) * scale
-    w = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
-    return w, bias * scale + shift
-
-
 # What each client's NIR importer reads (its own import code decides; checked for snnTorch 1.0).
 CLIENT_NODES = {
     "snntorch": {"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "IF", "LIF", "CubaLIF",
@@ -120,14 +113,8 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     """
     if dt is None or dt <= 0:
         raise ConfigError("to_nir needs the time step dt= in seconds (e.g. dt=1e-3) to convert time constants")
-    from neuro.models.lsm import LiquidStateMachine
-
-    if isinstance(model, LiquidStateMachine):  # a reservoir is one recurrent layer: input projection + loop
-        rec = Recurrent(model.n_in, model.n, model.neuron, bias=False)
-        with torch.no_grad():
-            rec.ff.weight.copy_(model.w_in)
-            rec.rec.weight.copy_(model.w_rec)
-        model = nn.Sequential(rec)
+    if hasattr(model, "as_sequential"):  # e.g. a reservoir: one recurrent layer (input projection + loop)
+        model = model.as_sequential()
     mods = list(getattr(model, "net", model)) if isinstance(getattr(model, "net", model), nn.Sequential) else None
     if mods is None:
         raise ConfigError(f"to_nir exports nn.Sequential models (or models with a .net Sequential), got "
@@ -162,7 +149,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             weight[np.repeat(np.arange(o_n), i_n), np.arange(o_n * i_n)] = _np(w).reshape(-1)
             bias = _np(m.bias) if m.bias is not None else np.zeros(o_n, np.float32)
             if fold:
-                weight, bias = _fold_bn(weight, bias, nxt)
+                weight, bias = fold_bn(weight, bias, nxt)
             add(nir.Linear(weight=fan), "fanout")
             add(nir.Delay(delay=(_np(d).reshape(-1) * dt).astype(np.float32)), "delay")
             add(nir.Affine(weight=weight, bias=bias), "affine")
@@ -174,7 +161,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             weight = _np(m.weight)
             bias = _np(m.bias) if m.bias is not None else None
             if fold:
-                weight, bias = _fold_bn(weight, bias if bias is not None else np.zeros(m.out_features, np.float32),
+                weight, bias = fold_bn(weight, bias if bias is not None else np.zeros(m.out_features, np.float32),
                                         nxt)
             add(nir.Affine(weight=weight, bias=bias) if bias is not None else nir.Linear(weight=weight),
                 "affine" if bias is not None else "linear")
@@ -187,7 +174,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             weight = _np(m.weight)
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
             if fold:
-                weight, bias = _fold_bn(weight, bias, nxt)
+                weight, bias = fold_bn(weight, bias, nxt)
             add(nir.Conv1d(input_shape=int(shape[1]), weight=weight, stride=m.stride[0], padding=m.padding[0],
                            dilation=m.dilation[0], groups=m.groups, bias=bias), "conv1d")
             with torch.no_grad():
@@ -200,7 +187,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             weight = _np(m.weight)
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
             if fold:
-                weight, bias = _fold_bn(weight, bias, nxt)
+                weight, bias = fold_bn(weight, bias, nxt)
             add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=m.stride, padding=m.padding,
                            dilation=m.dilation, groups=m.groups, bias=bias), "conv2d")
             with torch.no_grad():
@@ -495,8 +482,8 @@ def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_s
     return g
 
 
-def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> list:
-    """The synapse+neuron layers of a NIR chain as :class:`neuro.hardware.loihi.quantize.FloatLayer` s (for Loihi).
+def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> list[FloatLayer]:
+    """The synapse+neuron layers of a NIR chain as :class:`~neuro.hardware.float_layers.FloatLayer` s (for Loihi).
 
     Accepts ``Affine``/``Linear`` (and ``Scale``) followed by a neuron, and neuro's delayed-synapse
     pattern ``Linear`` (fan-out) -> ``Delay`` -> ``Affine``/``Linear``; a recurrent subgraph (one
@@ -504,8 +491,6 @@ def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | N
     ``Linear``/``Affine`` becomes one recurrent layer.  Neuron input gains
     (``r * dt / tau`` and CubaLIF's ``w_in``) are folded into the weights.
     """
-    from neuro.hardware.loihi.quantize import FloatLayer
-
     if not isinstance(graph, nir.NIRGraph):
         graph = nir.read(graph)
     dt = dt if dt is not None else (graph.metadata or {}).get("dt")

@@ -14,7 +14,7 @@ the neurons that spiked propagate), elsewhere (or with ``neuron.backend="torch"`
 product and one LIF step per time step, the reference the kernel is tested against.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
 The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
-recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.hardware.loihi.quantize.quantize`).
+recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.hardware.loihi.quantize`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError, ShapeError
+from neuro.layers import Recurrent
 from neuro.models.registry import register_model
 from neuro.neurons import LIF
 
@@ -176,6 +177,15 @@ class LiquidStateMachine(nn.Module):
                 s, state = self.neuron.step(drive[t] + rec, state)
                 out.append(s)
         return torch.stack(out)
+
+    def as_sequential(self) -> nn.Sequential:
+        """The reservoir as the layer chain exporters read: one ``Recurrent`` layer (input projection,
+        recurrent matrix and the LIF population), computing what :meth:`forward` computes."""
+        rec = Recurrent(self.n_in, self.n, self.neuron, bias=False)
+        with torch.no_grad():
+            rec.ff.weight.copy_(self.w_in)
+            rec.rec.weight.copy_(self.w_rec)
+        return nn.Sequential(rec)
 
     def _fused(self, drive: torch.Tensor) -> bool:
         """Whether the fused CPU kernel applies: float32 on CPU, no forced backend, and the neuron the

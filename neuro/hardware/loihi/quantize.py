@@ -1,4 +1,4 @@
-"""Quantization of trained float networks to Loihi fixed point, and Loihi deployment files.
+"""Quantization of trained float networks to Loihi fixed point.
 
 **From float to fixed point** (:func:`quantize`).  A network is a chain of synapse layers (weights
 ``[out, in]``, optional integer delays and a bias), each followed by a neuron population.  Because
@@ -26,7 +26,7 @@ every population emits binary spikes, each layer has its own scale: one float un
 * hard reset to 0 only (Loihi's reset); a soft reset, a non-zero ``v_reset``, adaptive thresholds
   and per-neuron decays (Lava shares one ``du``/``dv`` per population) are refused;
 * a non-spiking readout (``LI``) is a population whose threshold is the largest mantissa and whose
-  membrane is the output (:attr:`~neuro.hardware.loihi.simulator.LoihiLayer.readout`).
+  membrane is the output (:attr:`~neuro.hardware.loihi.network.LoihiLayer.readout`).
 * a recurrent layer (``Recurrent``, or a :class:`~neuro.models.lsm.LiquidStateMachine`'s input
   projection + reservoir) becomes one population with two Dense synapses, the input's and the
   recurrent one (``s[t-1] -> input``).  Both add into the same current, so they share one state
@@ -42,182 +42,22 @@ Weights never saturate (``s_w`` is chosen so that the largest fits); other out-o
 report.  A note warns when enough simultaneous input spikes could wrap the 24-bit current.
 :class:`QuantReport` gives, per layer, the relative weight error, the quantized threshold,
 decays and bias, and what was clipped.
-
-**Timing.**  Loihi synapses deliver one step late (and ``d`` more through a delay), so layer ``l``'s
-output at Loihi step ``t + l + 1`` is neuro's output at step ``t`` (:func:`evaluate_loihi` pads the
-input and realigns).
-
-**Deployment files** (:func:`export_loihi`, :func:`load_loihi`) use lava-dl netx's HDF5 layout: a
-``layer`` group with one group per layer (``'0'..'n-1'``, input to output) holding the datasets
-``type`` (``dense``), ``shape``, ``inFeatures``, ``outFeatures``, ``weight`` (``[out, in]``),
-``delay`` (``[out, in]``, delayed layers only), ``bias`` (the bias mantissa) and ``neuron/{type
-= CUBA, iDecay = du + 1, vDecay = dv, vThMant = vth, refDelay = 1, gradedSpike}``.  What netx's
-layout has no field for is stored beside it: ``weightExp``, ``numWeightBits``, ``signMode``
-(0 = inferred), ``numMessageBits``, ``biasExp`` (per neuron), ``readout`` and ``stateScale``.
-netx itself reads the weights without ``weightExp`` and with ``bias_exp = 6``, so a file reads
-the same in netx only when ``weightExp = 0`` and ``biasExp = 6``; the lava bridge reads all fields.
-A recurrent layer stores its recurrent Dense in a ``recurrent`` subgroup (``weight`` ``[out, out]``,
-optional ``delay``, ``weightExp``, ``numWeightBits``, ``signMode``); netx has no such field and would
-read the layer as feed-forward, so such files are for neuro and its lava bridge.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from neuro.errors import ConfigError, DataError, HardwareLimitError, ShapeError
-from neuro.hardware.loihi.simulator import (
-    EXCITATORY,
-    INHIBITORY,
-    MAX_DELAY,
-    MAX_VTH,
-    MIXED,
-    LoihiLayer,
-    LoihiNetwork,
-    simulate,
-)
-
-FORMAT = "neuro-loihi-netx/1"
+from neuro.errors import ConfigError, HardwareLimitError, ShapeError
+from neuro.hardware.float_layers import FloatLayer, float_layers
+from neuro.hardware.loihi.network import EXCITATORY, INHIBITORY, MAX_DELAY, MAX_VTH, MIXED, LoihiLayer, LoihiNetwork
 
 
-# --------------------------------------------------------------------------- float description
-@dataclass
-class FloatLayer:
-    """A float synapse layer and the neurons after it: the generic input of :func:`quantize`.
-
-    ``weight [out, in]``; ``delay [out, in]`` integer steps or ``None``; ``bias [out]`` or ``None``
-    (added to the neuron's input every step); ``beta_mem`` the voltage decay; ``beta_syn`` the current
-    decay (``None``: no synaptic current); ``v_threshold`` (``None``: non-spiking readout).
-    ``rec_weight [out, out]`` (post, pre): the population's own spikes of the previous step, added to
-    its input (``h[t] = ... + W x[t] + R s[t-1]``), with optional integer ``rec_delay`` (extra steps).
-    """
-
-    weight: np.ndarray
-    beta_mem: float
-    v_threshold: float | None = 1.0
-    beta_syn: float | None = None
-    delay: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    name: str = ""
-    rec_weight: np.ndarray | None = None
-    rec_delay: np.ndarray | None = None
-
-
-def _np(t: Any) -> np.ndarray:
-    return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t, np.float64)
-
-
-def _scalar_decay(value: torch.Tensor, what: str) -> float:
-    v = value.detach().cpu().double().flatten()
-    if v.numel() > 1 and not torch.allclose(v, v[0].expand_as(v)):
-        raise ConfigError(f"{what}: per-neuron decays are not supported (Lava's LIF shares one du/dv per "
-                          "population); train with shared decays")
-    return float(v[0])
-
-
-def float_layers(model: nn.Module) -> list[FloatLayer]:
-    """Read a feed-forward neuro model into :class:`FloatLayer` s.
-
-    Understood, in order: ``DelayedLinear`` (weights + integer delays), ``SeqLinear``/``nn.Linear``,
-    an optional ``SeqBatchNorm`` right after (folded into weights and bias), then one of ``LIF``,
-    ``IF``, ``CubaLIF``, ``LI``; a ``Recurrent`` layer (input projection, recurrent matrix and its
-    neuron) is one recurrent layer, and a :class:`~neuro.models.lsm.LiquidStateMachine` is one
-    recurrent layer (its reservoir).  ``SeqDropout``/``nn.Dropout``/``nn.Identity`` and ``Flatten``
-    are skipped; anything else raises :class:`ConfigError` naming the module.
-    """
-    from neuro.export.nir import _fold_bn
-    from neuro.layers import Flatten, Recurrent, SeqBatchNorm, SeqDropout
-    from neuro.layers.delay import DelayedLinear
-    from neuro.models.lsm import LiquidStateMachine
-    from neuro.neurons import SpikingNeuron
-
-    if isinstance(model, LiquidStateMachine):
-        return [_neuron_layer(model.neuron, {"weight": _np(model.w_in), "delay": None, "bias": None,
-                                             "rec_weight": _np(model.w_rec), "name": "reservoir"}, "reservoir")]
-
-    mods = [m for m in model.modules()
-            if not list(m.children()) or isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm | Recurrent)]
-    # keep leaves only (a SeqBatchNorm wraps a BatchNorm1d; neurons hold decay parameters)
-    leaves: list[nn.Module] = []
-    skip: set[int] = set()
-    for m in mods:
-        if id(m) in skip:
-            continue
-        if isinstance(m, SpikingNeuron | DelayedLinear | SeqBatchNorm | Recurrent):
-            skip.update(id(c) for c in m.modules() if c is not m)
-        leaves.append(m)
-    out: list[FloatLayer] = []
-    syn: dict[str, Any] | None = None
-    for k, m in enumerate(leaves):
-        name = f"{type(m).__name__}#{k}"
-        if isinstance(m, DelayedLinear):
-            w, d = m.synapses()
-            syn = {"weight": _np(w), "delay": d.cpu().numpy().astype(np.int64),
-                   "bias": _np(m.bias) if m.bias is not None else None, "name": name}
-        elif isinstance(m, nn.Linear):
-            syn = {"weight": _np(m.weight), "delay": None, "bias": _np(m.bias) if m.bias is not None else None,
-                   "name": name}
-        elif isinstance(m, SeqBatchNorm):
-            if syn is None:
-                raise ConfigError(f"{name}: batch norm must follow a linear layer to be folded")
-            bias = syn["bias"] if syn["bias"] is not None else np.zeros(syn["weight"].shape[0])
-            syn["weight"], syn["bias"] = (a.astype(np.float64) for a in _fold_bn(syn["weight"], bias, m))
-        elif isinstance(m, Recurrent):
-            if syn is not None:
-                raise ConfigError(f"{syn['name']}: a synapse layer followed by a Recurrent layer (two synapse "
-                                  "layers in a row) has no Loihi equivalent; put a neuron population between them")
-            if m.rec.bias is not None:
-                raise ConfigError(f"{name}: a bias on the recurrent Linear is not supported; use the input's bias")
-            out.append(_neuron_layer(m.neuron, {"weight": _np(m.ff.weight), "delay": None, "rec_weight": _np(
-                m.rec.weight), "bias": _np(m.ff.bias) if m.ff.bias is not None else None, "name": name}, name))
-        elif isinstance(m, SpikingNeuron):
-            if syn is None:
-                raise ConfigError(f"{name}: a neuron population must follow a synapse layer (Linear/DelayedLinear)")
-            out.append(_neuron_layer(m, syn, name))
-            syn = None
-        elif isinstance(m, SeqDropout | nn.Dropout | nn.Identity | Flatten):
-            continue
-        elif isinstance(m, nn.BatchNorm1d):
-            raise ConfigError(f"{name}: use SeqBatchNorm (time-major) so it can be folded")
-        else:
-            raise ConfigError(f"{name}: {type(m).__name__} is not supported by the Loihi export "
-                              "(dense and delayed dense synapses with LIF/IF/CubaLIF/LI neurons only)")
-    if syn is not None:
-        raise ConfigError(f"{syn['name']}: the last synapse layer has no neuron population after it")
-    if not out:
-        raise ConfigError("no synapse + neuron layers found in the model")
-    return out
-
-
-def _neuron_layer(m: nn.Module, syn: dict[str, Any], name: str) -> FloatLayer:
-    """A :class:`FloatLayer` from synapses ``syn`` and the neuron population ``m`` after them."""
-    from neuro.neurons import LI, LIF, CubaLIF
-
-    if not isinstance(m, LIF | CubaLIF) or getattr(m, "adaptive", False):
-        raise ConfigError(f"{name}: {type(m).__name__} has no Loihi CUBA equivalent (LIF, IF, CubaLIF, LI)")
-    if m.spiking and m.v_reset is None:
-        raise ConfigError(f"{name}: soft (subtractive) reset does not exist on Loihi; use v_reset=0.0")
-    if m.spiking and float(m.v_reset) != 0.0:
-        raise ConfigError(f"{name}: Loihi resets the voltage to 0, got v_reset={m.v_reset}")
-    a_v, a_i = m.decays()
-    beta_mem = _scalar_decay(a_v, name)
-    beta_syn = None if a_i is None else _scalar_decay(a_i, name)
-    w, b, r = syn["weight"], syn["bias"], syn.get("rec_weight")
-    if isinstance(m, LIF) and not isinstance(m, CubaLIF) and m.decay_input:
-        g = 1 - beta_mem
-        w, b, r = w * g, (None if b is None else b * g), (None if r is None else r * g)
-    return FloatLayer(weight=w, beta_mem=beta_mem, beta_syn=beta_syn, delay=syn["delay"], bias=b, rec_weight=r,
-                      v_threshold=m.v_threshold if m.spiking and not isinstance(m, LI) else None, name=syn["name"])
-
-
-# --------------------------------------------------------------------------- quantization
 @dataclass
 class LayerReport:
     """What quantization did to one layer (float values are in the float network's units)."""
@@ -485,153 +325,3 @@ def quantize(
     net = LoihiNetwork(layers)
     net.validate()
     return net, QuantReport(reports)
-
-
-# --------------------------------------------------------------------------- evaluation
-def model_padding(model: nn.Module) -> int:
-    """Zero steps a neuro model appends to its input (the ``right_pad`` of its delayed layers)."""
-    return sum(int(getattr(m, "right_pad", 0)) for m in model.modules())
-
-
-def evaluate_loihi(
-    model: nn.Module | LoihiNetwork,
-    inputs: torch.Tensor,
-    *,
-    clip: bool = False,
-    device: str | torch.device | None = None,
-    **quantize_options: Any,
-) -> dict[str, Any]:
-    """Run a model the way Loihi would: quantize, simulate in fixed point, realign and dequantize.
-
-    ``inputs`` are spikes ``[T, B, n_in]`` (0/1).  The input is padded by the model's own padding
-    and by the synapses' pipeline latency (one step per layer), and the output is realigned with
-    neuro's timeline.  Returns ``{"output": [T', B, n_out] float`` (the readout membrane in float
-    units for a non-spiking last layer, else its spikes), ``"spikes"``: per-layer spike counts,
-    ``"network"`` and ``"report"``}; ``T'`` is the float model's output length.  Extra keyword
-    arguments go to :func:`quantize` (e.g. ``weight_exp=0`` for more voltage headroom).
-
-    The float model pads each delayed layer's input separately; here the input is padded once
-    by the total, so activity during the padding can differ slightly (documented, not hidden).
-    """
-    net, report = quantize(model, clip=clip, **quantize_options) if not isinstance(model, LoihiNetwork) else (
-        model, QuantReport([]))
-    x = torch.as_tensor(inputs)
-    if x.dim() != 3:
-        raise ShapeError(f"inputs must be spikes [T, B, n_in], got shape {tuple(x.shape)}")
-    if hasattr(model, "pad_input"):
-        x = model.pad_input(x)  # the model's fixed readout horizon, as its forward pads
-    pad = model_padding(model) if isinstance(model, nn.Module) else 0
-    L = len(net.layers)
-    T_out = x.shape[0] + pad
-    xp = torch.cat([x.to(torch.int64).cpu(), torch.zeros((pad + L, *x.shape[1:]), dtype=torch.int64)])
-    r = simulate(net, xp, record=net.layers[-1].readout, device=device)
-    last = net.layers[-1]
-    if last.readout:
-        out = r.v[-1][L:L + T_out].double() / last.state_scale  # type: ignore[index]
-    else:
-        out = r.spikes[-1][L:L + T_out].double()
-    return {"output": out.float(), "spikes": [int(s.sum()) for s in r.spikes], "network": net, "report": report}
-
-
-# --------------------------------------------------------------------------- deployment files
-def _s10(text: str) -> np.ndarray:
-    return np.array([text.encode("ascii")], dtype="S10")
-
-
-def export_loihi(model: nn.Module | LoihiNetwork, path: str | os.PathLike, *, clip: bool = False) -> QuantReport:
-    """Write a Loihi deployment file (lava-dl netx HDF5 layout, see the module docstring).
-
-    ``model`` is a quantized :class:`LoihiNetwork` or a float neuro model (quantized first).
-    Returns the quantization report (empty for an already quantized network).
-    """
-    import h5py
-
-    net, report = quantize(model, clip=clip)
-    net.validate()
-    tmp = f"{os.fspath(path)}.tmp"
-    with h5py.File(tmp, "w") as h:
-        h.create_dataset("format", data=np.array([FORMAT.encode()], dtype="S32"))
-        grp = h.create_group("layer")
-        for k, la in enumerate(net.layers):
-            g = grp.create_group(str(k))
-            g.create_dataset("type", data=_s10("dense"))
-            g.create_dataset("shape", data=np.array([la.n_out], np.int64))
-            g.create_dataset("inFeatures", data=la.n_in)
-            g.create_dataset("outFeatures", data=la.n_out)
-            g.create_dataset("weight", data=la.weights.astype(np.float64))
-            if la.delays is not None:
-                g.create_dataset("delay", data=la.delays.astype(np.int64))
-            g.create_dataset("bias", data=la.bias_mant.astype(np.float64))
-            g.create_dataset("biasExp", data=np.broadcast_to(np.asarray(la.bias_exp, np.int64), (la.n_out,)))
-            g.create_dataset("weightExp", data=la.weight_exp)
-            g.create_dataset("numWeightBits", data=la.num_weight_bits)
-            g.create_dataset("signMode", data=0 if la.sign_mode is None else la.sign_mode)
-            g.create_dataset("numMessageBits", data=la.num_message_bits)
-            g.create_dataset("readout", data=int(la.readout))
-            g.create_dataset("stateScale", data=float(la.state_scale))
-            g.create_dataset("name", data=np.array([la.name.encode()], dtype=f"S{max(1, len(la.name))}"))
-            if la.recurrent:
-                r = g.create_group("recurrent")
-                r.create_dataset("weight", data=la.rec_weights.astype(np.float64))
-                if la.rec_delays is not None:
-                    r.create_dataset("delay", data=la.rec_delays.astype(np.int64))
-                r.create_dataset("weightExp", data=la.rec_weight_exp)
-                r.create_dataset("numWeightBits", data=la.rec_num_weight_bits)
-                r.create_dataset("signMode", data=0 if la.rec_sign_mode is None else la.rec_sign_mode)
-            n = g.create_group("neuron")
-            n.create_dataset("type", data=_s10("CUBA"))
-            n.create_dataset("iDecay", data=la.du + 1)
-            n.create_dataset("vDecay", data=la.dv)
-            n.create_dataset("vThMant", data=la.vth)
-            n.create_dataset("refDelay", data=1)
-            n.create_dataset("gradedSpike", data=0)
-    os.replace(tmp, path)
-    return report
-
-
-def load_loihi(path: str | os.PathLike) -> LoihiNetwork:
-    """Read a deployment file written by :func:`export_loihi` (or a netx file of dense CUBA layers)."""
-    import h5py
-
-    try:
-        h = h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(f"{path}: not an HDF5 Loihi network file ({e})") from None
-    with h:
-        if "layer" not in h:
-            raise DataError(f"{path}: no 'layer' group; expected the lava-dl netx HDF5 layout")
-        layers = []
-        for k in sorted(h["layer"], key=int):
-            g = h["layer"][k]
-            kind = g["type"][0].decode()
-            if kind != "dense":
-                raise ConfigError(f"{path}: layer {k} has type {kind!r}; only dense layers are supported")
-            nrn = g["neuron"] if "neuron" in g else None
-            n_out = int(g["outFeatures"][()])
-
-            def get(name, default, grp=g):
-                return grp[name][()] if name in grp else default
-
-            rec = {}
-            if "recurrent" in g:
-                r = g["recurrent"]
-                rec = {"rec_weights": np.asarray(r["weight"][()]).astype(np.int64),
-                       "rec_delays": np.asarray(r["delay"][()]).astype(np.int64) if "delay" in r else None,
-                       "rec_weight_exp": int(get("weightExp", 0, r)),
-                       "rec_num_weight_bits": int(get("numWeightBits", 8, r)),
-                       "rec_sign_mode": int(get("signMode", 0, r)) or None}
-            layers.append(LoihiLayer(
-                weights=np.asarray(g["weight"][()]).astype(np.int64),
-                delays=np.asarray(g["delay"][()]).astype(np.int64) if "delay" in g else None,
-                du=int(get("iDecay", 0, nrn)) - 1 if nrn is not None else -1,
-                dv=int(get("vDecay", 4096, nrn)) if nrn is not None else 4096,
-                vth=int(get("vThMant", 1 << 17, nrn)) if nrn is not None else 1 << 17,
-                bias_mant=np.broadcast_to(np.asarray(get("bias", 0)), (n_out,)).astype(np.int64),
-                bias_exp=np.broadcast_to(np.asarray(get("biasExp", 6)), (n_out,)).astype(np.int64),
-                weight_exp=int(get("weightExp", 0)), num_weight_bits=int(get("numWeightBits", 8)),
-                sign_mode=(int(get("signMode", 0)) or None), num_message_bits=int(get("numMessageBits", 0)),
-                readout=bool(get("readout", 0)), state_scale=float(get("stateScale", 1.0)),
-                name=get("name", np.array([b""]))[0].decode() if "name" in g else f"layer{k}",
-                **rec,
-            ))
-    return LoihiNetwork(layers)
