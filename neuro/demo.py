@@ -20,43 +20,20 @@ from torch.utils.data import TensorDataset
 SIZE = 34
 
 
-def events_to_frames(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, n_bins: int, duration_us: int):
-    """Count events into ``[n_bins, 2, 34, 34]`` frames over ``[0, duration_us)`` (vectorized)."""
-    keep = t < duration_us
-    b = (t[keep].astype(np.int64) * n_bins) // duration_us
-    idx = ((b * 2 + p[keep]) * SIZE + y[keep]) * SIZE + x[keep]
-    counts = np.bincount(idx.astype(np.int64), minlength=n_bins * 2 * SIZE * SIZE)
-    return counts.reshape(n_bins, 2, SIZE, SIZE).astype(np.float32)
+def _real_frames(root: Path | None, n_bins: int, search_default: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor, Path] | None:
+    """N-MNIST frames, labels and their ``Train`` folder from ``root``, then (``search_default``) from
+    the data directory; ``None`` when neither holds the recordings."""
+    from neuro.datasets import NMNIST, nmnist_frames
+    from neuro.errors import DatasetNotFoundError
 
-
-def find_nmnist(root: Path | None, search_default: bool = True) -> Path | None:
-    """The ``Train`` folder of an N-MNIST copy under ``root`` (or else the default data folder)."""
-    from neuro.config import find_shared_data
-
-    for base in [root, find_shared_data() if search_default else None]:
-        if base is None:
+    for base in ([root] if root is not None else []) + ([None] if search_default else []):
+        try:
+            train_dir = NMNIST(base).files[0].parents[1]
+        except DatasetNotFoundError:
             continue
-        for cand in (base / "Train", base / "nmnist-small" / "Train", base / "NMNIST" / "Train"):
-            if cand.is_dir():
-                return cand
+        return (*nmnist_frames(base, n_bins), train_dir)
     return None
-
-
-def load_nmnist(train_dir: Path, n_bins: int, duration_us: int = 300_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames ``[N, T, 2, 34, 34]`` and labels of every recording under ``Train/<digit>/``."""
-    frames, labels = [], []
-    for digit_dir in sorted(p for p in train_dir.iterdir() if p.is_dir()):
-        for f in sorted(digit_dir.glob("*.bin")):
-            r = np.fromfile(f, np.uint8).astype(np.int64)
-            if r.size % 5:
-                from neuro.errors import DataError
-
-                raise DataError(f"{f}: {r.size} bytes is not a whole number of 5-byte N-MNIST events")
-            x, y, p = r[0::5], r[1::5], (r[2::5] & 128) >> 7
-            t = ((r[2::5] & 127) << 16) | (r[3::5] << 8) | r[4::5]
-            frames.append(events_to_frames(x, y, p, t, n_bins, duration_us))
-            labels.append(int(digit_dir.name))
-    return torch.from_numpy(np.stack(frames)), torch.tensor(labels)
 
 
 def synthetic_events(n: int, n_bins: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,9 +70,9 @@ def run_demo(
 
     seed_everything(seed)
     t0 = time.perf_counter()
-    train_dir = find_nmnist(root, search_default)
-    if train_dir is not None:
-        frames, labels = load_nmnist(train_dir, n_bins)
+    found = _real_frames(root, n_bins, search_default)
+    if found is not None:
+        frames, labels, train_dir = found
         source = f"N-MNIST recordings in {train_dir}"
     else:
         frames, labels = synthetic_events(n_synthetic, n_bins, seed)

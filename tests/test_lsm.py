@@ -230,7 +230,7 @@ def test_exactly_representable_reservoir_spikes_identically_on_loihi(beta):
 
 
 def test_quantized_reservoir_tracks_the_float_model_on_real_nmnist(shared_data):
-    from neuro.experiments.lsm import nmnist_inputs
+    from neuro.datasets import nmnist_inputs
     from neuro.hardware.loihi import evaluate_loihi
 
     x, _ = nmnist_inputs(shared_data / "nmnist-small")

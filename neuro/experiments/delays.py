@@ -174,12 +174,9 @@ def evaluate_checkpoint(path, dataset: str, root=None, speakers=None, backend: s
             data = load_splits("shd", root)[2]
         readout = softmax_sum_readout
     else:
-        from neuro.demo import find_nmnist, load_nmnist
+        from neuro.datasets import nmnist_frames
 
-        folder = find_nmnist(Path(root) if root else None)
-        if folder is None:
-            raise ConfigError("no N-MNIST folder found; pass --root")
-        x, y = load_nmnist(folder, 10)
+        x, y = nmnist_frames(root, 10)
         data = torch.utils.data.TensorDataset(x, y)
         readout = lambda v: v.mean(0)  # noqa: E731
     loader = torch.utils.data.DataLoader(data, batch_size=64, collate_fn=_collate)

@@ -214,12 +214,7 @@ def split_nmnist_tasks(root=None, T: int = 8, pairs: int = 5, test_fraction: flo
 
     if not 1 <= pairs <= 5:
         raise ConfigError(f"pairs must be in 1..5, got {pairs}")
-    from neuro.config import data_root
-
-    base = data_root(root)
-    if (base / "nmnist-small").is_dir() and not (base / "Train").is_dir() and not (base / "NMNIST").is_dir():
-        base = base / "nmnist-small"  # the 1,000-recording subset layout
-    ds = NMNIST(base, train=True, first_saccade=True, transform=ToFrame((34, 34, 2), n_time_bins=T, t0="zero"))
+    ds = NMNIST(root, train=True, first_saccade=True, transform=ToFrame((34, 34, 2), n_time_bins=T, t0="zero"))
     frames, labels = [], []
     for i in range(len(ds)):
         f, y = ds[i]

@@ -10,45 +10,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from neuro.datasets.prepared import fsdd_inputs, nmnist_inputs
 from neuro.errors import ConfigError
 from neuro.learning.readouts import ContrastiveProjection, LogisticReadout, RidgeReadout
 from neuro.models.lsm import LiquidStateMachine
-
-NMNIST_BINS = 30  # 10 ms bins over 300 ms
-AUDIO_BINS = 60   # 10 ms bins over 600 ms
-
-
-def nmnist_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """N-MNIST recordings as binary spike frames ``[T, N, 578]`` (2 polarities x 17 x 17) and labels."""
-    from neuro.datasets import NMNIST, Downsample, to_dense
-
-    ds = NMNIST(_nmnist_root(root))
-    down = Downsample(spatial_factor=2)
-    frames = [to_dense(down(ds[i][0]), (17, 17, 2), NMNIST_BINS, t0=0, duration=300_000) for i in range(len(ds))]
-    x = torch.from_numpy((np.stack(frames) > 0).astype(np.float32)).flatten(2).transpose(0, 1)
-    return x.contiguous(), torch.tensor(ds.targets)
-
-
-def _nmnist_root(root=None):
-    """The folder holding ``Train/``: ``root`` itself, or its ``nmnist-small`` subset folder."""
-    from pathlib import Path
-
-    from neuro.config import data_root
-
-    r = data_root(root)
-    return r / "nmnist-small" if (r / "nmnist-small").is_dir() and not (Path(r) / "Train").is_dir() else r
-
-
-def fsdd_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Spiking FSDD as binary frames ``[T, N, 140]`` (700 channels summed by 5, 10 ms bins), labels, speakers."""
-    from neuro.datasets import Downsample, SpikingFSDD, to_dense
-
-    ds = SpikingFSDD(root)
-    down = Downsample(channel_factor=5)
-    frames = [to_dense(down(ds.events(i)), (140, 1, 1), AUDIO_BINS, t0=0, duration=AUDIO_BINS * 10_000)
-              for i in range(len(ds))]
-    x = torch.from_numpy((np.stack(frames) > 0).astype(np.float32)).transpose(0, 1)
-    return x.contiguous(), torch.tensor(ds.targets), ds.speakers
 
 
 def reservoir_features(lsm: LiquidStateMachine, x: torch.Tensor, batch: int = 100,

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from neuro.datasets import fsdd_inputs, nmnist_inputs
 from neuro.errors import ShapeError
 
 
@@ -16,8 +17,6 @@ def paired_digits(root=None, seed: int = 0) -> tuple[torch.utils.data.TensorData
     Train: 800 N-MNIST recordings with audio from 5 speakers; test: the other 200 with audio from the
     held-out speaker ``yweweler``.  Both streams are binary frames over 30 steps.
     """
-    from neuro.experiments.lsm import fsdd_inputs, nmnist_inputs
-
     xv, yv = nmnist_inputs(root)
     xa, ya, spk = fsdd_inputs(root)
     xa = xa.reshape(30, 2, *xa.shape[1:]).amax(1)  # 60 bins of 10 ms -> 30 bins of 20 ms
