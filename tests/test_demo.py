@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from neuro.demo import run_demo
+from neuro.experiments.demo import run_demo
 
 
 def test_demo_on_real_nmnist(shared_data, tmp_path):

@@ -19,7 +19,7 @@ from neuro.cli import arg, command, print_json
 def demo(args) -> int:
     from pathlib import Path
 
-    from neuro.demo import run_demo
+    from neuro.experiments.demo import run_demo
 
     s = run_demo(Path(args.root) if args.root else None, epochs=args.epochs, n_bins=args.bins, out_dir=args.out,
                  progress=not args.json)
