@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 def _describe(path: str) -> dict:
@@ -77,7 +77,6 @@ def events_plot(args) -> int:
                arg("--json", action="store_true")])
 def bench_data(args) -> int:
     from neuro.bench.data import run_data_bench
-    from neuro.bench.timing import print_table
 
     res = run_data_bench(args.root, args.bins, args.repeat)
     if args.json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("bench delays", help="SHD delay model train step and eval pass vs dcls + SpikingJelly (same inputs)",
@@ -14,7 +14,6 @@ from neuro.cli import arg, command, print_json
                    help="flush subnormal floats to zero in both models (torch.set_flush_denormal)")])
 def bench_delays(args) -> int:
     from neuro.bench.delays import run_delay_bench
-    from neuro.bench.timing import print_table
 
     r = run_delay_bench(args.B, args.T, args.sigma, args.repeat, args.device, args.flush_denormal)
     if args.json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json
 
 
 def _export_nir(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json, print_table
 
 _METHODS = ["hlop", "finetune", "ewc", "gpm", "multitask"]
 _COMMON = [
@@ -18,7 +18,6 @@ _COMMON = [
 
 
 def _table(title: str, s: dict) -> None:
-    from neuro.bench.timing import print_table
 
     rows = []
     for name, r in s["methods"].items():

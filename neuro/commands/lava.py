@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("lava setup", help="create the Python 3.10 environment with Lava 0.10 used by the lava backend",
@@ -56,7 +56,6 @@ def lava_run(args) -> int:
                arg("--repeat", type=int, default=3), arg("--json", action="store_true")])
 def bench_loihi(args) -> int:
     from neuro.bench.loihi import run_loihi_bench
-    from neuro.bench.timing import print_table
 
     r = run_loihi_bench(args.steps, repeat=args.repeat, batch=args.batch)
     if args.json:

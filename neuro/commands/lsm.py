@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json, print_table
 
 _ARGS = [arg("--root", default=None), arg("--neurons", type=int, default=1000), arg("--seed", type=int, default=0),
          arg("--json", action="store_true")]
@@ -52,13 +52,12 @@ def exp_lsm_zeroshot(args) -> int:
          args=[arg("--root", default=None), arg("--samples", type=int, default=500),
                arg("--json", action="store_true")])
 def bench_lsm(args) -> int:
-    from neuro.experiments.lsm import bench_lsm as run
+    from neuro.bench.lsm import bench_lsm as run
 
     r = run(args.root, samples=args.samples)
     if args.json:
         print_json(r)
         return 0
-    from neuro.bench.timing import print_table
 
     print_table(f"1,000-neuron reservoir, {r['samples']} N-MNIST recordings x {r['steps']} steps",
                 ["implementation", "seconds", "samples/s"],

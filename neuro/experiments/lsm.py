@@ -1,5 +1,5 @@
-"""Liquid-state-machine experiments on real data: N-MNIST and spiking FSDD classification, zero-shot
-audio-visual digit matching, and the reservoir benchmark."""
+"""Liquid-state-machine experiments on real data: N-MNIST and spiking FSDD classification and zero-shot
+audio-visual digit matching (the reservoir benchmark is :mod:`neuro.bench.lsm`)."""
 
 from __future__ import annotations
 
@@ -213,42 +213,3 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
                                                          for d, row in zip(unseen, confusion, strict=True)},
             "repeats": runs, "pairs": int(len(iv_t)), "visual": sv, "audio": sa,
             "seconds": time.perf_counter() - t0}
-
-
-def bench_lsm(root=None, n: int = 1000, batch: int = 100, samples: int = 500) -> dict[str, Any]:
-    """Reservoir feature extraction on N-MNIST: neuro vs the same reservoir written with SpikingJelly layers."""
-    from spikingjelly.activation_based import functional, neuron
-
-    x, _ = nmnist_inputs(root)
-    x = x[:, :samples]
-    lsm = LiquidStateMachine(x.shape[2], n=n, seed=0, input_scale=2.0)
-    beta = float(lsm.neuron.decays()[0])
-    sj = neuron.LIFNode(tau=1 / (1 - beta), decay_input=False, v_threshold=lsm.neuron.v_threshold, v_reset=0.0,
-                        step_mode="s")
-    fin = torch.nn.Linear(x.shape[2], n, bias=False)
-    frec = torch.nn.Linear(n, n, bias=False)
-    with torch.no_grad():
-        fin.weight.copy_(lsm.w_in)
-        frec.weight.copy_(lsm.w_rec)
-
-    def run_sj(xb: torch.Tensor) -> torch.Tensor:
-        functional.reset_net(sj)
-        s = xb.new_zeros(xb.shape[1], n)
-        out = []
-        with torch.no_grad():
-            for t in range(xb.shape[0]):
-                s = sj(fin(xb[t]) + frec(s))
-                out.append(s)
-        return torch.stack(out)
-
-    res: dict[str, Any] = {"reservoir": n, "samples": x.shape[1], "steps": x.shape[0]}
-    agree = []
-    for name, fn in (("neuro", lsm), ("spikingjelly", run_sj)):
-        fn(x[:, :batch])  # warm-up
-        t = time.perf_counter()
-        outs = [fn(x[:, k : k + batch]) for k in range(0, x.shape[1], batch)]
-        res[name] = {"seconds": time.perf_counter() - t, "samples_per_s": x.shape[1] / (time.perf_counter() - t)}
-        agree.append(torch.cat(outs, 1))
-    res["spike_agreement"] = float((agree[0] == agree[1]).float().mean())
-    res["speedup"] = res["neuro"]["samples_per_s"] / res["spikingjelly"]["samples_per_s"]
-    return res

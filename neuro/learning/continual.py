@@ -12,7 +12,7 @@ A model is an ``nn.Module`` called as ``model(x, head)`` returning logits ``[B, 
 (``head`` is the task's output head, ``None`` for a shared head) and exposing
 ``protected_layers()`` (the layers whose updates are projected).  Models that also provide
 ``online_backward(x, y, head, project=..., observe=...)`` can be trained online
-(``TrainConfig(training="online")``): they compute weight gradients from presynaptic traces.
+(``ContinualConfig(training="online")``): they compute weight gradients from presynaptic traces.
 
 ``A[i, j]`` is the test accuracy on task ``j`` after training task ``i``;
 ``ACC = mean_j A[-1, j]`` and ``BWT = mean_{j < n-1} (A[-1, j] - A[j, j])`` (GEM / GPM / HLOP).
@@ -101,8 +101,8 @@ class ContinualResult:
 
 
 @dataclass
-class TrainConfig:
-    """Training settings shared by all strategies."""
+class ContinualConfig:
+    """Training settings of a continual-learning run, shared by all strategies (SGD; BPTT or online)."""
 
     epochs: int = 1
     batch_size: int = 64
@@ -126,7 +126,7 @@ class Strategy:
 
     name = "finetune"
 
-    def setup(self, model: nn.Module, tasks: Sequence[Task], config: TrainConfig) -> None:
+    def setup(self, model: nn.Module, tasks: Sequence[Task], config: ContinualConfig) -> None:
         self.model, self.config = model, config
 
     def before_task(self, t: int, task: Task) -> None: ...
@@ -218,7 +218,7 @@ class GPM(Strategy):
                  increment: float = 0.0, max_rows: int = 4096) -> None:
         self.threshold, self.samples, self.increment, self.max_rows = threshold, int(samples), increment, max_rows
 
-    def setup(self, model: nn.Module, tasks: Sequence[Task], config: TrainConfig) -> None:
+    def setup(self, model: nn.Module, tasks: Sequence[Task], config: ContinualConfig) -> None:
         super().setup(model, tasks, config)
         self.layers = list(model.protected_layers())
         th = self.threshold
@@ -292,7 +292,7 @@ class HLOPStrategy(Strategy):
         self.schedule = [list(s) for s in sched] if sched and isinstance(sched[0], Sequence) else [list(sched)]
         self.lr, self.iterations, self.max_rows, self.spiking_steps = lr, iterations, max_rows, spiking_steps
 
-    def setup(self, model: nn.Module, tasks: Sequence[Task], config: TrainConfig) -> None:
+    def setup(self, model: nn.Module, tasks: Sequence[Task], config: ContinualConfig) -> None:
         super().setup(model, tasks, config)
         self.hlop = HLOP(model.protected_layers(), lr=self.lr, iterations=self.iterations, max_rows=self.max_rows,
                          project="trace" if config.training == "online" else "grad",
@@ -331,7 +331,7 @@ def evaluate(model: nn.Module, task: Task, batch_size: int = 1000) -> float:
     return 100.0 * correct / len(task.x_test)
 
 
-def _train_epochs(model, batches, strategy: Strategy, config: TrainConfig, opt) -> float:
+def _train_epochs(model, batches, strategy: Strategy, config: ContinualConfig, opt) -> float:
     """Train over ``batches`` (an iterable of (x, y, head)); returns the mean loss."""
     total, n = 0.0, 0
     for x, y, head in batches:
@@ -352,7 +352,7 @@ def _train_epochs(model, batches, strategy: Strategy, config: TrainConfig, opt) 
     return total / max(n, 1)
 
 
-def _task_batches(task: Task, config: TrainConfig, g: torch.Generator):
+def _task_batches(task: Task, config: ContinualConfig, g: torch.Generator):
     perm = torch.randperm(len(task.x_train), generator=g)
     for s in range(0, len(perm), config.batch_size):
         i = perm[s : s + config.batch_size]
@@ -365,7 +365,8 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def run_continual(model: nn.Module, tasks: Sequence[Task], strategy: Strategy, config: TrainConfig) -> ContinualResult:
+def run_continual(model: nn.Module, tasks: Sequence[Task], strategy: Strategy,
+                  config: ContinualConfig) -> ContinualResult:
     """Train ``model`` on ``tasks`` in order with ``strategy``; evaluate every task after each."""
     check_tasks(tasks)
     if config.training == "online" and not hasattr(model, "online_backward"):
@@ -398,7 +399,7 @@ def run_continual(model: nn.Module, tasks: Sequence[Task], strategy: Strategy, c
     return ContinualResult(strategy.name, matrix, time.perf_counter() - t0, extra)
 
 
-def run_multitask(model: nn.Module, tasks: Sequence[Task], config: TrainConfig) -> ContinualResult:
+def run_multitask(model: nn.Module, tasks: Sequence[Task], config: ContinualConfig) -> ContinualResult:
     """Joint training on the union of all tasks (mixed batches), the same number of epochs."""
     check_tasks(tasks)
     torch.manual_seed(config.seed)
@@ -423,7 +424,7 @@ def run_multitask(model: nn.Module, tasks: Sequence[Task], config: TrainConfig) 
     return ContinualResult("multitask", final, time.perf_counter() - t0)
 
 
-def run_multitask_heads(model: nn.Module, tasks: Sequence[Task], config: TrainConfig) -> ContinualResult:
+def run_multitask_heads(model: nn.Module, tasks: Sequence[Task], config: ContinualConfig) -> ContinualResult:
     """Joint training for multi-head tasks: each step sums the losses of one batch per task."""
     check_tasks(tasks)
     torch.manual_seed(config.seed)

@@ -5,7 +5,9 @@ Importing this package registers every built-in model (their kernels load only w
 
 from neuro.models import conv_snn, twopoint_av  # noqa: F401 - registers the models
 from neuro.models.delay_snn import DelaySNN
+from neuro.models.hlop_nets import SpikingConvNet, SpikingMLP
 from neuro.models.lsm import LiquidStateMachine
 from neuro.models.registry import build_model, load_checkpoint, register_model, save_atomic
 
-__all__ = ["DelaySNN", "LiquidStateMachine", "build_model", "load_checkpoint", "register_model", "save_atomic"]
+__all__ = ["DelaySNN", "LiquidStateMachine", "SpikingConvNet", "SpikingMLP", "build_model", "load_checkpoint",
+           "register_model", "save_atomic"]
