@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.kernels.numba_common import njit, prange
+from neuro.kernels.numba_common import available, njit, prange
+
+__all__ = ["available", "cuba_par", "cuba_ser", "direct_par", "direct_ser", "rec_par", "rec_ser", "slots_par",
+           "slots_ser"]
 
 if njit is not None:
 
