@@ -44,7 +44,7 @@ def _run_on_loihi(path: str, dt, x, backend: str):
     import numpy as np
     import torch
 
-    from neuro.export.nir import nir_float_layers
+    from neuro.export import nir_float_layers
     from neuro.hardware.loihi import quantize, simulate
 
     graded = bool(((x != 0) & (x != 1)).any())
