@@ -7,11 +7,10 @@ from typing import Any
 import numpy as np
 
 from neuro.bench.timing import median, time_it
+from neuro.datasets import NMNIST, ToFrame, read_nmnist
 
 
 def run_data_bench(root: str | None = None, n_bins: int = 10, repeat: int = 3) -> dict[str, Any]:
-    from neuro.datasets import NMNIST, ToFrame, read_nmnist
-
     files = NMNIST(root).files  # Train/<digit>/*.bin under root (or NMNIST/, nmnist-small/)
     to_frame = ToFrame(NMNIST.sensor_size, n_time_bins=n_bins)
 

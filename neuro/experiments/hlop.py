@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from neuro.datasets import MNIST, NMNIST, PermutedMNIST, ToFrame
 from neuro.errors import ConfigError, DatasetNotFoundError
 from neuro.learning.continual import (
     EWC,
@@ -36,8 +37,6 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 # ----------------------------------------------------------------------------- tasks
 def load_mnist(root=None) -> tuple[Any, Any, bool]:
     """(train, test, full): the official training set when present, else the test set only."""
-    from neuro.datasets import MNIST
-
     test = MNIST(root, train=False)
     try:
         return MNIST(root, train=True), test, True
@@ -54,8 +53,6 @@ def pmnist_tasks(n_tasks: int = 10, root=None, n_train: int | None = None, n_tes
     from them.  Task ``i`` permutes the pixels with :class:`neuro.datasets.PermutedMNIST`
     (task 0 keeps the original order).  ``n_train`` / ``n_test`` subsample (for quick runs).
     """
-    from neuro.datasets import PermutedMNIST
-
     if n_tasks < 1:
         raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
     train, test, full = load_mnist(root)
@@ -88,8 +85,6 @@ def split_nmnist_tasks(root=None, T: int = 8, pairs: int = 5, test_fraction: flo
     Each recording's first saccade (105 ms) becomes ``T`` binary event frames ``[T, 2, 34, 34]``.
     Reads every recording under ``Train/`` of the N-MNIST folder (or ``nmnist-small/Train/``).
     """
-    from neuro.datasets import NMNIST, ToFrame
-
     if not 1 <= pairs <= 5:
         raise ConfigError(f"pairs must be in 1..5, got {pairs}")
     ds = NMNIST(root, train=True, first_saccade=True, transform=ToFrame((34, 34, 2), n_time_bins=T, t0="zero"))

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from neuro.datasets.prepared import fsdd_inputs, nmnist_inputs
 from neuro.errors import ConfigError
+from neuro.hardware.loihi import quantize, simulate
 from neuro.learning.readouts import ContrastiveProjection, LogisticReadout, RidgeReadout
 from neuro.models.lsm import LiquidStateMachine
 
@@ -27,8 +28,6 @@ def reservoir_features(lsm: LiquidStateMachine, x: torch.Tensor, batch: int = 10
         raise ConfigError(f"backend must be 'float' or 'loihi', got {backend!r}")
     net = None
     if backend == "loihi":
-        from neuro.hardware.loihi import quantize
-
         net, _ = quantize(lsm)
     feats, rates, synops = [], [], []
     for k in range(0, x.shape[1], batch):
@@ -49,8 +48,6 @@ def _features(lsm: LiquidStateMachine, s: torch.Tensor, xb: torch.Tensor) -> tup
 def loihi_reservoir_spikes(net, x: torch.Tensor) -> torch.Tensor:
     """Spikes ``[T, B, n]`` (float 0/1) of a quantized reservoir for input ``x [T, B, n_in]``, on the
     float model's timeline (the input is padded by one step and the synaptic latency removed)."""
-    from neuro.hardware.loihi import simulate
-
     xi = torch.cat([x.to(torch.int64), torch.zeros((1, *x.shape[1:]), dtype=torch.int64)])
     return simulate(net, xi).spikes[0][1:].float()
 
@@ -82,8 +79,6 @@ def lsm_nmnist(root=None, n: int = 1000, seed: int = 0, weights: str = "gaussian
     if backend == "float":
         f, stats = reservoir_features(lsm, x)
     else:  # both reservoirs on the same batches: float features, fixed-point features, spike agreement
-        from neuro.hardware.loihi import quantize
-
         net, report = quantize(lsm)
         fs: dict[str, list] = {"float": [], "loihi": []}
         st: dict[str, list] = {"float": [], "loihi": []}

@@ -9,6 +9,9 @@ import torch
 
 from neuro.datasets import fsdd_inputs, nmnist_inputs
 from neuro.errors import ShapeError
+from neuro.learning.energy import count_operations
+from neuro.models.twopoint_av import AudioVisualNet
+from neuro.training import TrainConfig, Trainer, seed_everything
 
 
 def paired_digits(root=None, seed: int = 0) -> tuple[torch.utils.data.TensorDataset, torch.utils.data.TensorDataset]:
@@ -45,10 +48,6 @@ def _accuracy(model, data) -> float:
 
 def twopoint_av(root=None, epochs: int = 8, hidden: int = 128, modulation: str = "kay_phillips",
                 seed: int = 0) -> dict[str, Any]:
-    from neuro.learning.energy import count_operations
-    from neuro.models.twopoint_av import AudioVisualNet
-    from neuro.training import TrainConfig, Trainer, seed_everything
-
     t0 = time.perf_counter()
     train, test = paired_digits(root, seed)
     rows = {}
