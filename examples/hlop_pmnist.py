@@ -13,8 +13,9 @@ import argparse
 
 import torch
 
-from neuro.experiments.hlop import HEBBIAN_ITERATIONS, HEBBIAN_LR, PMNIST_NEURONS, SpikingMLP, pmnist_tasks
-from neuro.learning.continual import FineTune, HLOPStrategy, TrainConfig, plot_accuracy_matrix, run_continual
+from neuro.experiments.hlop import HEBBIAN_ITERATIONS, HEBBIAN_LR, PMNIST_NEURONS, pmnist_tasks
+from neuro.learning.continual import ContinualConfig, FineTune, HLOPStrategy, plot_accuracy_matrix, run_continual
+from neuro.models import SpikingMLP
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     tasks, info = pmnist_tasks(a.tasks, a.root)
     print(f"{a.tasks} tasks from {info['source']}: {info['n_train_per_task']} train / "
           f"{info['n_test_per_task']} test images each")
-    config = TrainConfig(epochs=a.epochs, batch_size=64, lr=0.1, progress=True)
+    config = ContinualConfig(epochs=a.epochs, batch_size=64, lr=0.1, progress=True)
     matrices = {}
     for name, strategy in [
         ("finetune", FineTune()),

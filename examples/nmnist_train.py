@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neuro.demo import run_demo
+from neuro.experiments.demo import run_demo
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from neuro.cli import build_parser, cli_terms, commands, main, output_file, positive_int
+from neuro.cli import build_parser, cli_terms, main
+from neuro.commands.options import output_file, positive_int
+from neuro.commands.registry import commands
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,18 @@ import pytest
 import torch
 
 from neuro.errors import ConfigError, ShapeError
-from neuro.experiments.hlop import SpikingMLP
 from neuro.learning.continual import (
     GPM,
+    ContinualConfig,
     FineTune,
     HLOPStrategy,
     Task,
-    TrainConfig,
     acc_bwt,
     check_tasks,
     plot_accuracy_matrix,
     run_continual,
 )
+from neuro.models import SpikingMLP
 
 
 def test_acc_bwt_on_a_known_matrix():
@@ -49,7 +49,7 @@ def test_mismatched_tasks_are_rejected():
     with pytest.raises(ConfigError):
         check_tasks([])
     with pytest.raises(ConfigError):
-        TrainConfig(training="magic")
+        ContinualConfig(training="magic")
 
 
 def _permuted_tasks(n_tasks=2, d=64, n=1200, classes=10, seed=0):
@@ -73,7 +73,7 @@ def _mlp():
 
 def test_hlop_forgets_less_than_finetuning(tmp_path):
     tasks = _permuted_tasks()
-    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.2)
+    cfg = ContinualConfig(epochs=4, batch_size=32, lr=0.2)
     ft = run_continual(_mlp(), tasks, FineTune(), cfg)
     hl = run_continual(_mlp(), tasks, HLOPStrategy([[20, 24, 24], [20, 24, 24]], lr=0.01), cfg)
     # both learn each task when it is trained
@@ -89,7 +89,7 @@ def test_hlop_forgets_less_than_finetuning(tmp_path):
 def test_gpm_memory_is_orthonormal_and_covers_the_threshold():
     tasks = _permuted_tasks(n_tasks=1, n=400)
     gpm = GPM(threshold=0.9, samples=300)  # all 300 training inputs
-    run_continual(_mlp(), tasks, gpm, TrainConfig(epochs=1, batch_size=32, lr=0.1))
+    run_continual(_mlp(), tasks, gpm, ContinualConfig(epochs=1, batch_size=32, lr=0.1))
     for m in gpm.memory:
         assert 0 < m.shape[0] < m.shape[1]
         assert torch.allclose(m @ m.T, torch.eye(m.shape[0]), atol=1e-4)
@@ -103,7 +103,7 @@ def test_gpm_memory_is_orthonormal_and_covers_the_threshold():
 
 def test_tasks_with_mismatched_shapes_fail_before_training():
     with pytest.raises(ShapeError):
-        run_continual(_mlp(), [_task("a", shape=(64,)), _task("b", shape=(63,))], FineTune(), TrainConfig())
+        run_continual(_mlp(), [_task("a", shape=(64,)), _task("b", shape=(63,))], FineTune(), ContinualConfig())
 
 
 def test_pmnist_tasks_from_real_mnist(shared_data):

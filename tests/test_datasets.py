@@ -305,3 +305,40 @@ def test_tensor_cache_keyed_by_transform(shared_data, tmp_path):
     x2, _ = D.CachedDataset(a, tmp_path)[3]  # a fresh wrapper reads the cached file
     np.testing.assert_array_equal(x1, x2)
     assert cb[3][0].shape[0] == 6
+
+
+def _nmnist_tree(train_dir: Path) -> dict[str, np.ndarray]:
+    """Two tiny recordings in the official layout ``Train/<digit>/<n>.bin``."""
+    recs = {"3": D.make_events(np.array([0, 150_000, 299_999, 300_000]), np.array([1, 2, 3, 4]),
+                               np.array([0, 1, 1, 0]), np.array([5, 6, 7, 8])),
+            "7": D.make_events(np.array([10, 20]), np.array([33, 0]), np.array([1, 0]), np.array([0, 33]))}
+    for digit, ev in recs.items():
+        (train_dir / digit).mkdir(parents=True)
+        D.write_nmnist(train_dir / digit / "00001.bin", ev)
+    return recs
+
+
+def test_nmnist_finds_the_subset_layout_and_prepared_frames_count_its_events(tmp_path):
+    recs = _nmnist_tree(tmp_path / "nmnist-small" / "Train")
+    ds = D.NMNIST(tmp_path)  # root/nmnist-small/Train, as in the shared data folder
+    assert ds.targets == [3, 7] and len(ds) == 2
+    frames, labels = D.nmnist_frames(tmp_path, n_bins=3)
+    assert frames.shape == (2, 3, 2, 34, 34) and labels.tolist() == [3, 7]
+    ev = recs["3"]
+    assert frames[0].sum() == 3  # the event at 300 ms lies outside [0, 300 ms)
+    for t, x, p, y in zip(ev["t"][:3], ev["x"][:3], ev["p"][:3], ev["y"][:3], strict=True):
+        assert frames[0, t * 3 // 300_000, p, y, x] == 1
+    with pytest.raises(DatasetNotFoundError, match="nmnist-small"):
+        D.NMNIST(tmp_path / "elsewhere")
+
+
+def test_prepared_nmnist_frames_pick_recorded_files_in_order(tmp_path):
+    """``files=`` (names as a checkpoint records its split) selects and orders recordings; a missing one is named."""
+    _nmnist_tree(tmp_path / "Train")
+    ds = D.NMNIST(tmp_path)
+    assert ds.names == ["3/00001.bin", "7/00001.bin"] and ds.folder == tmp_path / "Train"
+    all_frames, _ = D.nmnist_frames(tmp_path, n_bins=3)
+    frames, labels = D.nmnist_frames(tmp_path, n_bins=3, files=["7/00001.bin", "3/00001.bin"])
+    assert labels.tolist() == [7, 3] and torch.equal(frames, all_frames.flip(0))
+    with pytest.raises(DataError, match=r"1 of 2 N-MNIST recordings are missing .*5/00009\.bin"):
+        D.nmnist_frames(tmp_path, files=["3/00001.bin", "5/00009.bin"])

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 import neuro.layers.delay as delay_mod
 from neuro.datasets.collate import pad_time_major
 from neuro.errors import ConfigError, DTypeError, HardwareLimitError, NeuroError, ShapeError
+from neuro.kernels import delay_cpu
 from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
 from neuro.models.delay_snn import DelaySNN, softmax_sum_readout
 
@@ -63,7 +64,7 @@ def test_training_kernels_have_no_subnormal_taps(sigma):
         m.delay.copy_(torch.rand_like(m.delay) * 24)
     tiny = torch.finfo(torch.float32).tiny
     kt = torch.empty(16, 25, 12)
-    delay_mod._gauss_kernel(m.weight.detach().numpy(), m.delay.detach().numpy(), np.float32(sigma), kt.numpy())
+    delay_cpu.gauss_kernel(m.weight.detach().numpy(), m.delay.detach().numpy(), np.float32(sigma), kt.numpy())
     for k in (m.kernel().detach(), kt.permute(2, 0, 1)):
         assert not ((k != 0) & (k.abs() < tiny)).any()
         assert (k != 0).sum(-1).min() >= 1  # every synapse keeps its main tap
@@ -129,7 +130,7 @@ def test_delayed_layer_on_cuda_matches_cpu(train, monkeypatch):
 _GATHER_CHECK = """
 import torch
 from torch.nn import functional as F
-from neuro.backends.delay_gpu import gather_delayed_matmul
+from neuro.kernels.delay_gpu import gather_delayed_matmul
 dev = DEVICE
 torch.manual_seed(4)
 T, B, I, O = 23, 3, 37, 41  # sizes that are not multiples of the block sizes

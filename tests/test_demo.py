@@ -7,7 +7,7 @@ import io
 import json
 
 from neuro.cli import main
-from neuro.demo import run_demo
+from neuro.experiments.demo import run_demo
 from neuro.models import read_checkpoint
 
 

@@ -152,7 +152,7 @@ def test_hlop_captures_traces_and_learns_during_training():
 
 
 def test_online_trace_projection_matches_gradient_projection():
-    from neuro.experiments.hlop import SpikingMLP
+    from neuro.models import SpikingMLP
 
     torch.manual_seed(0)
     model = SpikingMLP((20, 30, 30, 4), T=3)

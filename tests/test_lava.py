@@ -13,10 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from neuro.backends import lava as lava_bridge
-from neuro.backends.lava import lava_status, run_lava, run_lava_many
-from neuro.backends.loihi import LoihiLayer, LoihiNetwork, random_network, simulate
-from neuro.export.loihi import export_loihi, quantize
+from neuro.hardware.loihi import (
+    LoihiLayer,
+    LoihiNetwork,
+    export_loihi,
+    lava_status,
+    quantize,
+    run_lava,
+    run_lava_many,
+    simulate,
+)
+from neuro.hardware.loihi import lava as lava_bridge
 
 LAVA_OK, LAVA_WHY = lava_status()
 needs_lava = pytest.mark.skipif(not LAVA_OK, reason=f"Lava environment missing ({LAVA_WHY})")
@@ -40,7 +47,7 @@ def _trained_delay_model():
     return model.eval()
 
 
-def _cases() -> list[tuple[str, LoihiNetwork, np.ndarray]]:
+def _cases(random_network) -> list[tuple[str, LoihiNetwork, np.ndarray]]:
     rng = np.random.default_rng(11)
     cases = []
     spikes = lambda T, B, n, p=0.3: (rng.random((T, B, n)) < p).astype(np.int64)  # noqa: E731
@@ -70,10 +77,10 @@ N_CASES = 9
 
 
 @pytest.fixture(scope="module")
-def lava_runs():
+def lava_runs(random_network):
     if not LAVA_OK:
         pytest.skip(f"Lava environment missing ({LAVA_WHY})")
-    cases = _cases()
+    cases = _cases(random_network)
     return cases, run_lava_many([(net, x) for _, net, x in cases], record=True)
 
 
@@ -117,7 +124,7 @@ def test_the_wrap_case_really_wraps(lava_runs):
 
 @needs_lava
 @pytest.mark.lava
-def test_lava_run_command_loads_deployment_file(tmp_path):
+def test_lava_run_command_loads_deployment_file(random_network, tmp_path):
     rng = np.random.default_rng(4)
     net = random_network([7, 11, 3], rng, max_delay=5)
     export_loihi(net, tmp_path / "n.net")

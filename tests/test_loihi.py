@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from neuro.backends.loihi import (
+from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
+from neuro.hardware import FloatLayer, float_layers
+from neuro.hardware.loihi import (
     EXCITATORY,
     MAX_VTH,
     MIXED,
@@ -17,14 +19,15 @@ from neuro.backends.loihi import (
     LoihiNetwork,
     cuba_run,
     effective_weights,
+    evaluate_loihi,
+    export_loihi,
     lif_update,
-    random_network,
+    load_loihi,
+    quantize,
     run_loihi,
     simulate,
     synaptic_input,
 )
-from neuro.errors import ConfigError, DTypeError, HardwareLimitError, ShapeError
-from neuro.export.loihi import FloatLayer, evaluate_loihi, export_loihi, float_layers, load_loihi, quantize
 from neuro.layers import SeqBatchNorm, SeqLinear
 from neuro.layers.delay import DelayedLinear
 from neuro.neurons import ALIF, IF, LI, LIF, CubaLIF
@@ -42,7 +45,7 @@ def _neuron(steps, du, dv, vth=MAX_VTH, bias_mant=0, bias_exp=0, impulse=0):
 @pytest.mark.parametrize("engine", ["numba", "torch"])
 def test_golden_lif_vectors_from_lava(engine, monkeypatch):
     if engine == "torch":
-        import neuro.backends.loihi as lo
+        import neuro.hardware.loihi.simulator as lo
 
         monkeypatch.setattr(lo, "_NUMBA", False)
     # test_bitacc_pm_no_decay: bias 2 << 6 = 128 per step, threshold 8 << 6 = 512 -> spikes at steps 5 and 10
@@ -114,7 +117,7 @@ def test_dense_latency_and_delays():
 
 
 @pytest.mark.parametrize("extremes", [False, True])
-def test_engines_agree_and_batch_is_independent(extremes):
+def test_engines_agree_and_batch_is_independent(random_network, extremes):
     rng = np.random.default_rng(3)
     net = random_network([9, 13, 7, 4], rng, max_delay=6, extremes=extremes)
     x = torch.from_numpy((rng.random((40, 5, 9)) < 0.3).astype(np.int64))
@@ -201,7 +204,7 @@ MAX_DELAY_TEST = 6
 
 @pytest.mark.parametrize("max_delay", [0, MAX_DELAY_TEST])
 @pytest.mark.parametrize("rec_exp", [-2, 0, 1])
-def test_recurrent_layer_matches_lava_process_order(max_delay, rec_exp):
+def test_recurrent_layer_matches_lava_process_order(random_network, max_delay, rec_exp):
     rng = np.random.default_rng(20 + max_delay + rec_exp)
     net = random_network([10, 24], rng, max_delay=max_delay, recurrent=True)
     net.layers[0].rec_weight_exp = rec_exp
@@ -219,7 +222,7 @@ def test_recurrent_layer_matches_lava_process_order(max_delay, rec_exp):
     assert torch.equal(one.v[0][:, 0], a.v[0][:, 1])
 
 
-def test_recurrent_layer_limits_and_file_round_trip(tmp_path):
+def test_recurrent_layer_limits_and_file_round_trip(random_network, tmp_path):
     with pytest.raises(ShapeError, match=r"recurrent weights must be \[out, out\]"):
         LoihiLayer(np.ones((3, 2)), rec_weights=np.ones((3, 2)))
     with pytest.raises(DTypeError, match="recurrent weights must be integers"):
@@ -358,7 +361,7 @@ def test_unsupported_and_out_of_range_are_refused_or_reported():
 
 
 # ------------------------------------------------------------------------------- deployment files
-def test_deployment_file_round_trip_in_netx_layout(tmp_path):
+def test_deployment_file_round_trip_in_netx_layout(random_network, tmp_path):
     rng = np.random.default_rng(5)
     net = random_network([6, 9, 4], rng, max_delay=7)
     net.layers[1].delays = None
@@ -408,7 +411,7 @@ def test_export_command_writes_a_loadable_file(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("recurrent", [False, True])
-def test_cuda_matches_cpu(recurrent):
+def test_cuda_matches_cpu(random_network, recurrent):
     rng = np.random.default_rng(8)
     net = random_network([20, 30, 10], rng, max_delay=10, extremes=not recurrent, recurrent=recurrent)
     x = torch.from_numpy((rng.random((50, 4, 20)) < 0.3).astype(np.int64))

@@ -178,7 +178,8 @@ def _representable(lsm: LiquidStateMachine) -> LiquidStateMachine:
 
 def test_reservoir_quantizes_to_one_recurrent_loihi_layer():
     from neuro.errors import HardwareLimitError
-    from neuro.export.loihi import FloatLayer, quantize
+    from neuro.hardware import FloatLayer
+    from neuro.hardware.loihi import quantize
 
     m = LiquidStateMachine(12, n=125, seed=4, input_scale=2.0)
     net, report = quantize(m)
@@ -203,8 +204,7 @@ def test_reservoir_quantizes_to_one_recurrent_loihi_layer():
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1 - 410 / 4096])
 def test_exactly_representable_reservoir_spikes_identically_on_loihi(beta):
-    from neuro.backends.loihi import simulate
-    from neuro.export.loihi import evaluate_loihi, quantize
+    from neuro.hardware.loihi import evaluate_loihi, quantize, simulate
 
     m = _representable(LiquidStateMachine(40, n=216, seed=5, beta=beta))
     x = (torch.rand(30, 6, 40) < 0.25).float()
@@ -230,8 +230,8 @@ def test_exactly_representable_reservoir_spikes_identically_on_loihi(beta):
 
 
 def test_quantized_reservoir_tracks_the_float_model_on_real_nmnist(shared_data):
-    from neuro.experiments.lsm import nmnist_inputs
-    from neuro.export.loihi import evaluate_loihi
+    from neuro.datasets import nmnist_inputs
+    from neuro.hardware.loihi import evaluate_loihi
 
     x, _ = nmnist_inputs(shared_data / "nmnist-small")
     x = x[:, :40]
@@ -253,10 +253,8 @@ def test_reservoir_nir_file_runs_on_the_loihi_backend(tmp_path):
 
     import nir
 
-    from neuro.backends.lava import lava_status
-    from neuro.backends.loihi import simulate
     from neuro.export import to_nir
-    from neuro.export.loihi import quantize
+    from neuro.hardware.loihi import lava_status, quantize, simulate
 
     m = LiquidStateMachine(16, n=100, seed=3, input_scale=3.0)
     nir.write(tmp_path / "lsm.nir", to_nir(m, dt=1e-3))

@@ -8,8 +8,8 @@ import torch
 import neuro
 from neuro import ALIF, IF, LI, LIF, CubaLIF, State
 from neuro.bench.timing import saved_bytes
+from neuro.core.surrogate import SURROGATES
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
-from neuro.neurons.surrogate import SURROGATES
 
 VARIANTS = {
     "lif_hard": lambda be: LIF(tau=2.0, backend=be),
@@ -213,7 +213,7 @@ def test_surrogates_match_peer_definitions():
     import snntorch.surrogate as ss
     from spikingjelly.activation_based import surrogate as sjs
 
-    from neuro.neurons.surrogate import spike
+    from neuro.core.surrogate import spike
 
     u = torch.linspace(-2, 2, 101)
     for ours, theirs in [

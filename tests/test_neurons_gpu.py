@@ -44,7 +44,7 @@ def test_triton_kernels_match_reference_on_cuda():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_nan_input_is_reported_on_cuda_without_stalling():
     from neuro import LIF
-    from neuro.backends.gpu import check_pending
+    from neuro.backends import check_pending
     from neuro.errors import NeuroError
 
     m = LIF(backend="gpu")

@@ -190,7 +190,7 @@ def test_one_nir_graph_on_every_backend(tmp_path):
     import subprocess
     import sys
 
-    from neuro.backends.lava import lava_status
+    from neuro.hardware.loihi import lava_status
 
     torch.manual_seed(0)
     m = nn.Sequential(SeqLinear(6, 12, bias=False), LIF(beta=0.5, decay_input=False),
@@ -277,3 +277,27 @@ def test_export_for_a_client_names_what_it_cannot_read():
         to_nir(m, dt=DT, target="snntorch")
     plain = nn.Sequential(SeqLinear(6, 4), LIF(beta=0.9, decay_input=False))
     assert isinstance(to_nir(plain, dt=DT, target="snntorch"), nir.NIRGraph)
+
+
+def test_a_model_shows_the_exporters_its_layer_chain():
+    """NIR and the hardware targets read any model through ``as_sequential()``, no exporter special-cases it."""
+    from neuro.hardware import float_layers
+
+    class Wrapped(nn.Module):  # not a Sequential and no .net: only as_sequential() says what it computes
+        def __init__(self) -> None:
+            super().__init__()
+            self.chain = nn.Sequential(SeqLinear(3, 4), LIF(beta=0.5, decay_input=False))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.chain(x)
+
+        def as_sequential(self) -> nn.Sequential:
+            return self.chain
+
+    m = Wrapped()
+    g = to_nir(m, dt=DT)
+    assert [type(n).__name__ for n in g.nodes.values()] == ["Input", "Affine", "LIF", "Output"]
+    x = (torch.rand(6, 2, 3) < 0.5).float()
+    assert torch.equal(from_nir(g)(x), m(x))
+    (layer,) = float_layers(m)
+    np.testing.assert_allclose(layer.weight, m.chain[0].weight.detach().double().numpy())

@@ -15,7 +15,7 @@ from torch import nn
 
 import neuro
 from neuro import LIF, TwoPointLIF, TwoPointRate
-from neuro.backends.twopoint_ref import TwoPointState
+from neuro.core.twopoint import TwoPointState
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
 from neuro.neurons.twopoint import MODULATIONS, TwoPointLayer, modulate
 
@@ -152,8 +152,7 @@ def test_streaming_in_chunks_equals_one_pass():
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_triton_kernel_matches_the_reference_in_the_interpreter():
     code = (
-        "import sys, torch; sys.path.insert(0, 'tests');"
-        "from test_twopoint import VARIANTS, _run; from neuro import TwoPointLIF\n"
+        "import torch; from test_twopoint import VARIANTS, _run; from neuro import TwoPointLIF\n"
         "for mod, kw in VARIANTS:\n"
         "    make = lambda b, mod=mod, kw=kw: TwoPointLIF(mod, tau=3.0, tau_apical=4.0, learn_beta=True,"
         " learn_apical=True, shape=(5,), backend=b, **kw)\n"
@@ -163,7 +162,9 @@ def test_triton_kernel_matches_the_reference_in_the_interpreter():
         " atol=1e-5)\n"
         "print('triton two-point ok')\n"
     )
-    env = dict(os.environ, TRITON_INTERPRET="1")
+    # the tests folder on the path, so the subprocess imports this module's helpers
+    env = dict(os.environ, TRITON_INTERPRET="1",
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p))
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "triton two-point ok" in r.stdout

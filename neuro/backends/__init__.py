@@ -1,4 +1,4 @@
-"""Kernel backends for the neuron loops, and how one is chosen.
+"""Which kernel runs the neuron loops: the backends (:mod:`neuro.kernels`) and how one is chosen.
 
 ``torch``  the reference (any device); the definition every other backend is tested against.
 ``cpu``    fused numba kernels (forward and backward over time in compiled code).
@@ -6,8 +6,9 @@
 
 Choice, first match wins: the module's ``backend=`` argument, then :func:`set_backend` (or the
 ``NEURO_BACKEND`` environment variable), then automatic: ``cpu`` for CPU tensors, ``gpu`` for
-CUDA tensors, ``torch`` elsewhere or when the fused one is unavailable.  Network-level
-backends (``loihi`` fixed point, ``lava``) run whole quantized networks and live beside these.
+CUDA tensors, ``torch`` elsewhere or when the fused one is unavailable.  Every backend runs both
+point neurons (``scan``) and two-point neurons (``scan_twopoint``), see :mod:`neuro.core.spec`.
+Whole quantized networks run on the hardware targets instead (:mod:`neuro.hardware.loihi`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import os
 
 import torch
 
-from neuro.backends.base import Backend, NeuronSpec, State
+from neuro.core.checks import check_pending
+from neuro.core.spec import Backend, NeuronSpec, State
 from neuro.errors import ConfigError
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "NeuronSpec",
     "State",
     "available_backends",
+    "check_pending",
     "get_backend",
     "set_backend",
     "resolve_backend",
@@ -41,15 +44,15 @@ def get_backend(name: str) -> Backend:
         raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(NEURON_BACKENDS)} or 'auto'")
     if name not in _instances:
         if name == "torch":
-            from neuro.backends.reference import TorchBackend
+            from neuro.kernels.reference import TorchBackend
 
             _instances[name] = TorchBackend()
         elif name == "cpu":
-            from neuro.backends.cpu import CpuBackend
+            from neuro.kernels.cpu import CpuBackend
 
             _instances[name] = CpuBackend()
         else:
-            from neuro.backends.gpu import GpuBackend
+            from neuro.kernels.gpu import GpuBackend
 
             _instances[name] = GpuBackend()
     return _instances[name]

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neuro.bench.timing import median, time_it
-from neuro.errors import DatasetNotFoundError
-
-
-def _files(root: str | None) -> list[Path]:
-    from neuro.config import data_root, find_shared_data
-
-    bases = [Path(root)] if root else [data_root(), *(p for p in [find_shared_data()] if p)]
-    for b in bases:
-        for cand in (b / "Train", b / "nmnist-small" / "Train", b / "NMNIST" / "Train"):
-            if cand.is_dir():
-                return sorted(cand.glob("*/*.bin"))
-    raise DatasetNotFoundError("no N-MNIST Train/ folder found; pass --root or set NEURO_DATA_DIR")
+from neuro.datasets import NMNIST, ToFrame, read_nmnist
 
 
 def run_data_bench(root: str | None = None, n_bins: int = 10, repeat: int = 3) -> dict[str, Any]:
-    from neuro.datasets import NMNIST, ToFrame, read_nmnist
-
-    files = _files(root)
+    files = NMNIST(root).files  # Train/<digit>/*.bin under root (or NMNIST/, nmnist-small/)
     to_frame = ToFrame(NMNIST.sensor_size, n_time_bins=n_bins)
 
     def ours() -> list[np.ndarray]:

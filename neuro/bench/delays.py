@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neuro.bench.timing import median, time_it
+from neuro.errors import ConfigError
 from neuro.models.delay_snn import DelaySNN, softmax_sum_readout
 
 
@@ -95,8 +96,6 @@ def run_delay_bench(B: int = 64, T: int = 100, sigma: float = 0.5, repeat: int =
     ``flush_denormal`` runs both with subnormal floats flushed to zero: the dense Gaussian kernels'
     far tails are subnormal, which slows x86 CPUs unless flushed (neuro's kernels zero them).
     """
-    from neuro.errors import ConfigError
-
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("bench delays --device cuda needs a CUDA GPU; none is visible (run with --device cpu)")

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from neuro.bench.timing import BenchResult, median, peak_memory, saved_bytes, time_it
+from neuro.errors import ConfigError
+from neuro.neurons import LIF
 
 
 def _neuro(backend: str, tau: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    from neuro import LIF
-
     m = LIF(tau=tau, backend=backend)
     return m
 
@@ -118,8 +118,6 @@ def run_lif_bench(
     ``device="cuda"`` runs every implementation on the GPU: neuro's Triton kernels against
     SpikingJelly's CUDA kernels, snnTorch, Norse and the roofline proxy.
     """
-    from neuro.errors import ConfigError
-
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("bench lif --device cuda needs a CUDA GPU; none is visible (run with --device cpu)")

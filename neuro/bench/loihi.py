@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuro.backends.loihi import LoihiLayer, LoihiNetwork, simulate
+from neuro.hardware.loihi import LoihiLayer, LoihiNetwork, lava_status, run_lava_many, simulate
 
 
 def bench_network(seed: int = 0, max_delay: int = 24) -> LoihiNetwork:
@@ -40,8 +40,6 @@ def run_loihi_bench(steps: int = 200, seed: int = 0, repeat: int = 3, batch: int
     Lava's time excludes its compilation and process start-up (its first step); its spikes (every
     layer, every step) and states come from a second, monitored run of the same network and input.
     """
-    from neuro.backends.lava import lava_status, run_lava_many
-
     net = bench_network(seed)
     rng = np.random.default_rng(seed + 1)
     x = torch.from_numpy((rng.random((steps, batch, 140)) < 0.05).astype(np.int64))

@@ -124,16 +124,3 @@ def peak_memory(fn: Callable[[], Any], interval_s: float = 0.0005) -> int:
         done.set()
         th.join()
     return max(0, peak - base)
-
-
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A rich table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, justify="right" if c != columns[0] else "left")
-    for r in rows:
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
-    Console(width=160).print(table)

@@ -1,1 +1,1 @@
-"""Sub-commands of the ``neuro`` CLI; every module here is imported by :mod:`neuro.cli`."""
+"""Sub-commands of the ``neuro`` CLI: every module here registers its commands (:mod:`neuro.commands.registry`)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, positive_int, print_json
+from neuro.commands.options import positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command(
@@ -20,7 +21,6 @@ from neuro.cli import arg, command, positive_int, print_json
 )
 def bench_lif(args) -> int:
     from neuro.bench.lif import run_lif_bench
-    from neuro.bench.timing import print_table
 
     res = run_lif_bench(T=args.T, B=args.B, N=args.N, repeat=args.repeat, quick=args.quick,
                          device=args.device)

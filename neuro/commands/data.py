@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, output_file, positive_int, print_json
+from neuro.commands.options import output_file, positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 def _describe(path: str) -> dict:
@@ -81,7 +82,6 @@ def events_plot(args) -> int:
                arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_data(args) -> int:
     from neuro.bench.data import run_data_bench
-    from neuro.bench.timing import print_table
 
     res = run_data_bench(args.root, args.bins, args.repeat)
     if args.json:

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import (
-    arg,
-    command,
-    nonnegative_int,
-    output_dir,
-    positive_float,
-    positive_int,
-    print_json,
-)
+from neuro.commands.options import nonnegative_int, output_dir, positive_float, positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("bench delays", help="SHD delay model train step and eval pass vs dcls + SpikingJelly (same inputs)",
@@ -24,7 +17,6 @@ from neuro.cli import (
                    help="flush subnormal floats to zero in both models (torch.set_flush_denormal)")])
 def bench_delays(args) -> int:
     from neuro.bench.delays import run_delay_bench
-    from neuro.bench.timing import print_table
 
     r = run_delay_bench(args.B, args.T, args.sigma, args.repeat, args.device, args.flush_denormal)
     if args.json:

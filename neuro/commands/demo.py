@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, output_dir, positive_int, print_json
+from neuro.commands.options import output_dir, positive_int
+from neuro.commands.registry import arg, command, print_json
 
 
 @command(
@@ -19,7 +20,7 @@ from neuro.cli import arg, command, output_dir, positive_int, print_json
 def demo(args) -> int:
     from pathlib import Path
 
-    from neuro.demo import run_demo
+    from neuro.experiments.demo import run_demo
 
     s = run_demo(Path(args.root) if args.root else None, epochs=args.epochs, n_bins=args.bins, out_dir=args.out,
                  progress=not args.json)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, output_file, positive_float, positive_int, print_json
+from neuro.commands.options import output_file, positive_float, positive_int
+from neuro.commands.registry import arg, command, print_json
 
 
 def _export_nir(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
@@ -13,7 +14,7 @@ def _export_nir(model, out: str, dt: float, input_shape, client: str | None = No
 
 
 def _export_loihi(model, out: str, dt: float, input_shape, client: str | None = None) -> dict:
-    from neuro.export.loihi import export_loihi
+    from neuro.hardware.loihi import export_loihi
 
     report = export_loihi(model, out)
     return {"file": out, "format": "loihi (lava-dl netx HDF5)",
@@ -48,9 +49,8 @@ def _run_on_loihi(path: str, dt, x, backend: str):
     import numpy as np
     import torch
 
-    from neuro.backends.loihi import simulate
-    from neuro.export.loihi import quantize
-    from neuro.export.nir import nir_float_layers
+    from neuro.export import nir_float_layers
+    from neuro.hardware.loihi import quantize, simulate
 
     graded = bool(((x != 0) & (x != 1)).any())
     net, _ = quantize(nir_float_layers(path, dt), clip=True, num_message_bits=8 if graded else 0)
@@ -61,7 +61,7 @@ def _run_on_loihi(path: str, dt, x, backend: str):
         r = simulate(net, xi, record=last.readout)
         out = r.v[-1] if last.readout else r.spikes[-1]
     else:
-        from neuro.backends.lava import run_lava
+        from neuro.hardware.loihi import run_lava
 
         runs = [run_lava(net, xi[:, b].numpy()) for b in range(xi.shape[1])]
         out = torch.as_tensor(np.stack([r["v" if last.readout else "s"][-1] for r in runs], 1))

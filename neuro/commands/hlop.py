@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import (
-    arg,
-    command,
-    nonnegative_float,
-    nonnegative_int,
-    output_dir,
-    positive_int,
-    print_json,
-)
+from neuro.commands.options import nonnegative_float, nonnegative_int, output_dir, positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 _METHODS = ["hlop", "finetune", "ewc", "gpm", "multitask"]
 _COMMON = [
@@ -26,7 +19,6 @@ _COMMON = [
 
 
 def _table(title: str, s: dict) -> None:
-    from neuro.bench.timing import print_table
 
     rows = []
     for name, r in s["methods"].items():

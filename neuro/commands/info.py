@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, print_json
+from neuro.commands.registry import arg, command, print_json
 
 
 def collect_info() -> dict:
@@ -18,7 +18,7 @@ def collect_info() -> dict:
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     backends = {k: {"available": ok, "reason": why} for k, (ok, why) in available_backends().items()}
     try:
-        from neuro.backends.lava import lava_status
+        from neuro.hardware.loihi import lava_status
 
         ok, why = lava_status()
         lava = {"available": ok, "reason": why}

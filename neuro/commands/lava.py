@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, output_file, positive_int, print_json
+from neuro.commands.options import output_file, positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("lava setup", help="create the Python 3.10 environment with Lava 0.10 used by the lava backend",
@@ -10,7 +11,7 @@ from neuro.cli import arg, command, output_file, positive_int, print_json
                    help="exit 0 with a message when no Python 3.10 is found or the install fails"),
                arg("--python", default=None, help="the Python 3.10 interpreter to use")])
 def lava_setup(args) -> int:
-    from neuro.backends.lava import setup_lava
+    from neuro.hardware.loihi import setup_lava
 
     return setup_lava(if_possible=args.if_possible, python=args.python)
 
@@ -27,8 +28,7 @@ def lava_setup(args) -> int:
 def lava_run(args) -> int:
     import numpy as np
 
-    from neuro.backends.loihi import simulate
-    from neuro.export.loihi import load_loihi
+    from neuro.hardware.loihi import load_loihi, simulate
 
     net = load_loihi(args.network)
     x = np.load(args.input)
@@ -41,7 +41,7 @@ def lava_run(args) -> int:
         if args.output:
             np.save(args.output, ours.spikes[-1].numpy())
     if args.backend in ("lava", "both"):
-        from neuro.backends.lava import run_lava_many
+        from neuro.hardware.loihi import run_lava_many
 
         theirs = run_lava_many([(net, x)], record=args.backend == "both")[0]
         out["lava_spikes"] = [int(s.sum()) for s in theirs.spikes]
@@ -61,7 +61,6 @@ def lava_run(args) -> int:
                arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_loihi(args) -> int:
     from neuro.bench.loihi import run_loihi_bench
-    from neuro.bench.timing import print_table
 
     r = run_loihi_bench(args.steps, repeat=args.repeat, batch=args.batch)
     if args.json:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, int_in, nonnegative_int, positive_int, print_json
+from neuro.commands.options import int_in, nonnegative_int, positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 _ARGS = [arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
          arg("--neurons", type=positive_int, default=1000, help="reservoir size"),
@@ -58,13 +59,12 @@ def exp_lsm_zeroshot(args) -> int:
                arg("--samples", type=positive_int, default=500, help="N-MNIST recordings to process"),
                arg("--json", action="store_true", help="print JSON instead of the table")])
 def bench_lsm(args) -> int:
-    from neuro.experiments.lsm import bench_lsm as run
+    from neuro.bench.lsm import bench_lsm as run
 
     r = run(args.root, samples=args.samples)
     if args.json:
         print_json(r)
         return 0
-    from neuro.bench.timing import print_table
 
     print_table(f"1,000-neuron reservoir, {r['samples']} N-MNIST recordings x {r['steps']} steps",
                 ["implementation", "seconds", "samples/s"],

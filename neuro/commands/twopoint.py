@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from neuro.cli import arg, command, positive_int, print_json
+from neuro.commands.options import positive_int
+from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("experiment twopoint-av", help="two-point vs point neurons on paired audio-visual digits",
@@ -20,7 +21,6 @@ def twopoint_av(args) -> int:
     if args.json:
         print_json(r)
         return 0
-    from neuro.bench.timing import print_table
 
     keys = ["accuracy", "firing_rate", "synops_per_sample", "accuracy_silenced_10", "accuracy_silenced_30",
             "accuracy_silenced_50", "params"]

@@ -50,7 +50,8 @@ class NMNIST(_Transformed):
     """N-MNIST (Orchard et al. 2015): 34x34 ATIS recordings of MNIST digits, 2 polarities.
 
     Reads ``Train/<digit>/<index>.bin`` and ``Test/...`` (the official zip layout), sorted by
-    digit then file name.  ``first_saccade=True`` keeps the first 105 ms (one saccade).
+    digit then file name, under ``root``, ``root/NMNIST`` or ``root/nmnist-small`` (the layout of the
+    1,000-recording subset).  ``first_saccade=True`` keeps the first 105 ms (one saccade).
     """
 
     sensor_size = (34, 34, 2)
@@ -68,7 +69,7 @@ class NMNIST(_Transformed):
                  first_saccade: bool = False, download: bool = False, base_url: str | None = None) -> None:
         self.root = data_root(root)
         split = "Train" if train else "Test"
-        folder = _find(self.root, "NMNIST", split)
+        folder = _find(self.root, "NMNIST", split) or _find(self.root, "nmnist-small", split)
         if folder is None and download:
             url, fname, md5 = self.RESOURCES[split]
             if base_url:
@@ -78,7 +79,8 @@ class NMNIST(_Transformed):
             folder = _find(self.root, "NMNIST", split)
         if folder is None:
             raise DatasetNotFoundError(
-                f"N-MNIST {split} not found under {self.root} (looked for {split}/ and NMNIST/{split}/); "
+                f"N-MNIST {split} not found under {self.root} (looked for {split}/, NMNIST/{split}/ and "
+                f"nmnist-small/{split}/); "
                 "pass download=True or point root=/NEURO_DATA_DIR at a folder holding it"
             )
         self.files: list[Path] = []
@@ -89,7 +91,13 @@ class NMNIST(_Transformed):
                 self.targets.append(int(d.name))
         if not self.files:
             raise DatasetNotFoundError(f"{folder} holds no <digit>/*.bin recordings")
+        self.folder = folder
         self.transform, self.first_saccade = transform, first_saccade
+
+    @property
+    def names(self) -> list[str]:
+        """Each recording as ``<digit>/<file>.bin`` under :attr:`folder` (how checkpoints record a data split)."""
+        return [f"{f.parent.name}/{f.name}" for f in self.files]
 
     def __len__(self) -> int:
         return len(self.files)

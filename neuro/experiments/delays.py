@@ -287,18 +287,20 @@ def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str)
         data = _Frames(base, idx, _transform(enc))
         desc = data.describe()
         return data, desc, _item_ids(desc), base.root
-    from neuro.demo import find_nmnist, load_nmnist
+    from neuro.datasets import NMNIST, nmnist_frames
+    from neuro.errors import DatasetNotFoundError
 
     if rec is None:
         raise ConfigError(f"{path} records no N-MNIST data split, so neuro cannot tell which recordings it was "
                           "trained on; retrain with neuro demo, which records a held-out test split")
-    folder = find_nmnist(root, search_default=root is None)
-    if folder is None:
+    try:
+        folder = NMNIST(root).folder
+    except DatasetNotFoundError:
         raise ConfigError(f"no N-MNIST Train/ folder under {root}; pass --root with the data the model was trained "
-                          "with" if root is not None else "no N-MNIST folder found; pass --root")
+                          "with" if root is not None else "no N-MNIST folder found; pass --root") from None
     files = _recorded(rec, split, path)["files"]
     enc = rec["encoding"]
-    x, y = load_nmnist(folder, int(enc["n_bins"]), int(enc["duration_us"]), files=files)
+    x, y = nmnist_frames(root, int(enc["n_bins"]), int(enc["duration_us"]), files=files)
     return torch.utils.data.TensorDataset(x, y), {"count": len(files), "files": files}, set(files), folder.parent
 
 
@@ -360,7 +362,7 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
             correct += int((pred == y).sum())
             n += len(y)
             if loihi:
-                from neuro.export.loihi import evaluate_loihi
+                from neuro.hardware.loihi import evaluate_loihi
 
                 # inputs are binned spike counts: graded first-layer messages; any clipping is reported
                 r = evaluate_loihi(model, x, clip=True, num_message_bits=8)

@@ -1,5 +1,5 @@
-"""Liquid-state-machine experiments on real data: N-MNIST and spiking FSDD classification, zero-shot
-audio-visual digit matching, and the reservoir benchmark."""
+"""Liquid-state-machine experiments on real data: N-MNIST and spiking FSDD classification and zero-shot
+audio-visual digit matching (the reservoir benchmark is :mod:`neuro.bench.lsm`)."""
 
 from __future__ import annotations
 
@@ -10,45 +10,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from neuro.datasets.prepared import fsdd_inputs, nmnist_inputs
 from neuro.errors import ConfigError
+from neuro.hardware.loihi import quantize, simulate
 from neuro.learning.readouts import ContrastiveProjection, LogisticReadout, RidgeReadout
 from neuro.models.lsm import LiquidStateMachine
-
-NMNIST_BINS = 30  # 10 ms bins over 300 ms
-AUDIO_BINS = 60   # 10 ms bins over 600 ms
-
-
-def nmnist_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """N-MNIST recordings as binary spike frames ``[T, N, 578]`` (2 polarities x 17 x 17) and labels."""
-    from neuro.datasets import NMNIST, Downsample, to_dense
-
-    ds = NMNIST(_nmnist_root(root))
-    down = Downsample(spatial_factor=2)
-    frames = [to_dense(down(ds[i][0]), (17, 17, 2), NMNIST_BINS, t0=0, duration=300_000) for i in range(len(ds))]
-    x = torch.from_numpy((np.stack(frames) > 0).astype(np.float32)).flatten(2).transpose(0, 1)
-    return x.contiguous(), torch.tensor(ds.targets)
-
-
-def _nmnist_root(root=None):
-    """The folder holding ``Train/``: ``root`` itself, or its ``nmnist-small`` subset folder."""
-    from pathlib import Path
-
-    from neuro.config import data_root
-
-    r = data_root(root)
-    return r / "nmnist-small" if (r / "nmnist-small").is_dir() and not (Path(r) / "Train").is_dir() else r
-
-
-def fsdd_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Spiking FSDD as binary frames ``[T, N, 140]`` (700 channels summed by 5, 10 ms bins), labels, speakers."""
-    from neuro.datasets import Downsample, SpikingFSDD, to_dense
-
-    ds = SpikingFSDD(root)
-    down = Downsample(channel_factor=5)
-    frames = [to_dense(down(ds.events(i)), (140, 1, 1), AUDIO_BINS, t0=0, duration=AUDIO_BINS * 10_000)
-              for i in range(len(ds))]
-    x = torch.from_numpy((np.stack(frames) > 0).astype(np.float32)).transpose(0, 1)
-    return x.contiguous(), torch.tensor(ds.targets), ds.speakers
 
 
 def reservoir_features(lsm: LiquidStateMachine, x: torch.Tensor, batch: int = 100,
@@ -62,8 +28,6 @@ def reservoir_features(lsm: LiquidStateMachine, x: torch.Tensor, batch: int = 10
         raise ConfigError(f"backend must be 'float' or 'loihi', got {backend!r}")
     net = None
     if backend == "loihi":
-        from neuro.export.loihi import quantize
-
         net, _ = quantize(lsm)
     feats, rates, synops = [], [], []
     for k in range(0, x.shape[1], batch):
@@ -84,8 +48,6 @@ def _features(lsm: LiquidStateMachine, s: torch.Tensor, xb: torch.Tensor) -> tup
 def loihi_reservoir_spikes(net, x: torch.Tensor) -> torch.Tensor:
     """Spikes ``[T, B, n]`` (float 0/1) of a quantized reservoir for input ``x [T, B, n_in]``, on the
     float model's timeline (the input is padded by one step and the synaptic latency removed)."""
-    from neuro.backends.loihi import simulate
-
     xi = torch.cat([x.to(torch.int64), torch.zeros((1, *x.shape[1:]), dtype=torch.int64)])
     return simulate(net, xi).spikes[0][1:].float()
 
@@ -117,8 +79,6 @@ def lsm_nmnist(root=None, n: int = 1000, seed: int = 0, weights: str = "gaussian
     if backend == "float":
         f, stats = reservoir_features(lsm, x)
     else:  # both reservoirs on the same batches: float features, fixed-point features, spike agreement
-        from neuro.export.loihi import quantize
-
         net, report = quantize(lsm)
         fs: dict[str, list] = {"float": [], "loihi": []}
         st: dict[str, list] = {"float": [], "loihi": []}
@@ -248,42 +208,3 @@ def lsm_zeroshot(root=None, n: int = 1000, seen=tuple(range(7)), dim: int = 64, 
                                                          for d, row in zip(unseen, confusion, strict=True)},
             "repeats": runs, "pairs": int(len(iv_t)), "visual": sv, "audio": sa,
             "seconds": time.perf_counter() - t0}
-
-
-def bench_lsm(root=None, n: int = 1000, batch: int = 100, samples: int = 500) -> dict[str, Any]:
-    """Reservoir feature extraction on N-MNIST: neuro vs the same reservoir written with SpikingJelly layers."""
-    from spikingjelly.activation_based import functional, neuron
-
-    x, _ = nmnist_inputs(root)
-    x = x[:, :samples]
-    lsm = LiquidStateMachine(x.shape[2], n=n, seed=0, input_scale=2.0)
-    beta = float(lsm.neuron.decays()[0])
-    sj = neuron.LIFNode(tau=1 / (1 - beta), decay_input=False, v_threshold=lsm.neuron.v_threshold, v_reset=0.0,
-                        step_mode="s")
-    fin = torch.nn.Linear(x.shape[2], n, bias=False)
-    frec = torch.nn.Linear(n, n, bias=False)
-    with torch.no_grad():
-        fin.weight.copy_(lsm.w_in)
-        frec.weight.copy_(lsm.w_rec)
-
-    def run_sj(xb: torch.Tensor) -> torch.Tensor:
-        functional.reset_net(sj)
-        s = xb.new_zeros(xb.shape[1], n)
-        out = []
-        with torch.no_grad():
-            for t in range(xb.shape[0]):
-                s = sj(fin(xb[t]) + frec(s))
-                out.append(s)
-        return torch.stack(out)
-
-    res: dict[str, Any] = {"reservoir": n, "samples": x.shape[1], "steps": x.shape[0]}
-    agree = []
-    for name, fn in (("neuro", lsm), ("spikingjelly", run_sj)):
-        fn(x[:, :batch])  # warm-up
-        t = time.perf_counter()
-        outs = [fn(x[:, k : k + batch]) for k in range(0, x.shape[1], batch)]
-        res[name] = {"seconds": time.perf_counter() - t, "samples_per_s": x.shape[1] / (time.perf_counter() - t)}
-        agree.append(torch.cat(outs, 1))
-    res["spike_agreement"] = float((agree[0] == agree[1]).float().mean())
-    res["speedup"] = res["neuro"]["samples_per_s"] / res["spikingjelly"]["samples_per_s"]
-    return res

@@ -7,7 +7,11 @@ from typing import Any
 
 import torch
 
+from neuro.datasets import fsdd_inputs, nmnist_inputs
 from neuro.errors import ShapeError
+from neuro.learning.energy import count_operations
+from neuro.models.twopoint_av import AudioVisualNet
+from neuro.training import TrainConfig, Trainer, seed_everything
 
 
 def paired_digits(root=None, seed: int = 0) -> tuple[torch.utils.data.TensorDataset, torch.utils.data.TensorDataset]:
@@ -16,8 +20,6 @@ def paired_digits(root=None, seed: int = 0) -> tuple[torch.utils.data.TensorData
     Train: 800 N-MNIST recordings with audio from 5 speakers; test: the other 200 with audio from the
     held-out speaker ``yweweler``.  Both streams are binary frames over 30 steps.
     """
-    from neuro.experiments.lsm import fsdd_inputs, nmnist_inputs
-
     xv, yv = nmnist_inputs(root)
     xa, ya, spk = fsdd_inputs(root)
     xa = xa.reshape(30, 2, *xa.shape[1:]).amax(1)  # 60 bins of 10 ms -> 30 bins of 20 ms
@@ -46,10 +48,6 @@ def _accuracy(model, data) -> float:
 
 def twopoint_av(root=None, epochs: int = 8, hidden: int = 128, modulation: str = "kay_phillips",
                 seed: int = 0) -> dict[str, Any]:
-    from neuro.learning.energy import count_operations
-    from neuro.models.twopoint_av import AudioVisualNet
-    from neuro.training import TrainConfig, Trainer, seed_everything
-
     t0 = time.perf_counter()
     train, test = paired_digits(root, seed)
     rows = {}

@@ -1,5 +1,6 @@
 """Synapses and helpers over time (time-major ``[T, B, ...]``)."""
 
+from neuro.layers.delay import DelayedLinear, delayed_matmul, sigma_schedule
 from neuro.layers.time import (
     Flatten,
     Recurrent,
@@ -18,6 +19,9 @@ from neuro.layers.time import (
 )
 
 __all__ = [
+    "DelayedLinear",
+    "delayed_matmul",
+    "sigma_schedule",
     "Flatten",
     "Recurrent",
     "SeqAvgPool2d",

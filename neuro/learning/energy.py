@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError
+from neuro.layers.delay import DelayedLinear
 
 E_SYNOP_PJ = 0.9  # 32-bit float add, 45 nm (Horowitz 2014)
 E_MAC_PJ = 4.6  # 32-bit float multiply (3.7 pJ) + add (0.9 pJ), 45 nm
@@ -145,8 +146,6 @@ def _counter_for(m: nn.Module) -> Counter | None:
 
 
 def _register_neuro_layers() -> None:
-    from neuro.layers.delay import DelayedLinear
-
     _COUNTERS.setdefault(DelayedLinear, _count_delayed)
 
 

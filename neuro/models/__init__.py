@@ -1,5 +1,12 @@
-"""Complete networks, each registered by name so checkpoints can rebuild them."""
+"""Complete networks, each registered by name so checkpoints can rebuild them.
 
+Importing this package registers every built-in model (their kernels load only when they run).
+"""
+
+from neuro.models import conv_snn, twopoint_av  # noqa: F401 - registers the models
+from neuro.models.delay_snn import DelaySNN
+from neuro.models.hlop_nets import SpikingConvNet, SpikingMLP
+from neuro.models.lsm import LiquidStateMachine
 from neuro.models.registry import (
     build_model,
     load_checkpoint,
@@ -9,16 +16,5 @@ from neuro.models.registry import (
     save_checkpoint,
 )
 
-__all__ = ["DelaySNN", "LiquidStateMachine", "build_model", "load_checkpoint", "read_checkpoint", "register_model",
-           "save_atomic", "save_checkpoint"]
-
-# model classes load on first use: importing them pulls in numba, which plain checkpoint I/O does not need
-_LAZY = {"DelaySNN": "neuro.models.delay_snn", "LiquidStateMachine": "neuro.models.lsm"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'neuro.models' has no attribute {name!r}")
+__all__ = ["DelaySNN", "LiquidStateMachine", "SpikingConvNet", "SpikingMLP", "build_model", "load_checkpoint",
+           "read_checkpoint", "register_model", "save_atomic", "save_checkpoint"]

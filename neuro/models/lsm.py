@@ -14,7 +14,7 @@ the neurons that spiked propagate), elsewhere (or with ``neuron.backend="torch"`
 product and one LIF step per time step, the reference the kernel is tested against.  :meth:`features`
 turns spikes into rates, binned counts or exponential traces.  Nothing here is trained.
 The voltage decay is ``1 - 1/tau`` or ``beta`` when given.  The reservoir exports to NIR (one
-recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.export.loihi.quantize`).
+recurrent subgraph) and quantizes to one recurrent Loihi layer (:func:`neuro.hardware.loihi.quantize`).
 """
 
 from __future__ import annotations
@@ -27,50 +27,17 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError, ShapeError
+from neuro.layers import Recurrent
 from neuro.models.registry import register_model
 from neuro.neurons import LIF
 
 MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
 
-try:
-    from numba import njit, prange
+def _kernel():
+    """The fused reservoir kernel (numba), loaded on first use; ``None`` when numba cannot run."""
+    from neuro.kernels import reservoir_cpu
 
-    @njit(parallel=True, nogil=True, cache=True)
-    def _reservoir_scan(drive, ptr, post, w, beta, vth, out):  # type: ignore[no-untyped-def]
-        """The LIF reservoir over time, one sample per thread, the recurrence event-driven.
-
-        ``h = beta v + (drive[t] + rec)``, spike when ``h > vth``, hard reset to 0; ``rec`` sums the
-        outgoing weights ``w[ptr[j]:ptr[j+1]]`` (to ``post[...]``) of every neuron ``j`` that spiked
-        at the previous step, ``j`` ascending: the order of the sparse row product of the step-wise
-        reference, so both give the same floats.
-        """
-        T, B, n = drive.shape
-        for b in prange(B):
-            v = np.zeros(n, np.float32)
-            rec = np.zeros(n, np.float32)
-            h = np.empty(n, np.float32)
-            fired = np.empty(n, np.int64)
-            for t in range(T):
-                d = drive[t, b]
-                o = out[t, b]
-                for k in range(n):  # vectorized
-                    h[k] = beta * v[k] + (d[k] + rec[k])
-                    rec[k] = 0.0
-                m = 0
-                for k in range(n):  # branch-free: spikes are too irregular to predict
-                    sp = h[k] > vth
-                    o[k] = sp
-                    v[k] = h[k] * (not sp)
-                    fired[m] = k
-                    m += sp
-                for e in range(m):
-                    j = fired[e]
-                    for q in range(ptr[j], ptr[j + 1]):
-                        rec[post[q]] += w[q]
-
-    _NUMBA = True
-except ImportError:  # pragma: no cover
-    _NUMBA = False
+    return reservoir_cpu.reservoir_scan if reservoir_cpu.available()[0] else None
 
 
 def grid_positions(n: int) -> np.ndarray:
@@ -211,11 +178,20 @@ class LiquidStateMachine(nn.Module):
                 out.append(s)
         return torch.stack(out)
 
+    def as_sequential(self) -> nn.Sequential:
+        """The reservoir as the layer chain exporters read: one ``Recurrent`` layer (input projection,
+        recurrent matrix and the LIF population), computing what :meth:`forward` computes."""
+        rec = Recurrent(self.n_in, self.n, self.neuron, bias=False)
+        with torch.no_grad():
+            rec.ff.weight.copy_(self.w_in)
+            rec.rec.weight.copy_(self.w_rec)
+        return nn.Sequential(rec)
+
     def _fused(self, drive: torch.Tensor) -> bool:
         """Whether the fused CPU kernel applies: float32 on CPU, no forced backend, and the neuron the
         kernel implements (LIF, ``h = beta v + x``, scalar ``beta``, hard reset to 0)."""
         spec = self.neuron.spec()
-        return (_NUMBA and drive.device.type == "cpu" and drive.dtype == torch.float32
+        return (drive.device.type == "cpu" and drive.dtype == torch.float32 and _kernel() is not None
                 and self.neuron.backend in (None, "auto", "cpu") and self.neuron.decays()[0].numel() == 1
                 and spec.spiking and spec.hard_reset and spec.v_reset == 0.0
                 and not (spec.decay_input or spec.cuba or spec.adaptive))
@@ -223,7 +199,7 @@ class LiquidStateMachine(nn.Module):
     def _run_fused(self, drive: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(drive)
         beta = np.float32(self.neuron.decays()[0].item())
-        _reservoir_scan(drive.numpy(), *self._outgoing(), beta, np.float32(self.neuron.v_threshold), out.numpy())
+        _kernel()(drive.numpy(), *self._outgoing(), beta, np.float32(self.neuron.v_threshold), out.numpy())
         return out
 
     def _outgoing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

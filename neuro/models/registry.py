@@ -29,22 +29,10 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def build_model(name: str, **config: Any) -> nn.Module:
-    """Build the registered model ``name`` with ``config``."""
-    _import_builtin_models()
+    """Build the registered model ``name`` with ``config`` (importing neuro.models registers the built-in ones)."""
     if name not in _BUILDERS:
         raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(sorted(_BUILDERS)) or 'none'}")
     return _BUILDERS[name](**config)
-
-
-def _import_builtin_models() -> None:
-    import importlib
-    import pkgutil
-
-    import neuro.models as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in {"registry"} and not mod.name.startswith("_"):
-            importlib.import_module(f"neuro.models.{mod.name}")
 
 
 CHECKSUM_KEY = "checksum"

@@ -7,21 +7,11 @@ import math
 import torch
 from torch import nn
 
-from neuro.backends import NeuronSpec, State, resolve_backend
+from neuro.backends import get_backend, resolve_backend
+from neuro.core.checks import checks_enabled
+from neuro.core.spec import NeuronSpec, State
+from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
-from neuro.neurons.surrogate import DEFAULT_ALPHA, surrogate_code
-
-_CHECKS = True
-
-
-def set_checks(enabled: bool) -> None:
-    """Turn the NaN/inf input checks on or off globally (on by default)."""
-    global _CHECKS
-    _CHECKS = bool(enabled)
-
-
-def checks_enabled() -> bool:
-    return _CHECKS
 
 
 def decay_from(tau: float | None, beta: float | None, name: str = "tau") -> float:
@@ -101,8 +91,6 @@ class SpikingNeuron(nn.Module):
         self._code = surrogate_code(surrogate)
         self.backend = backend
         if backend not in (None, "auto"):
-            from neuro.backends import get_backend
-
             get_backend(backend)  # unknown names fail here, at construction
         self.beta_a = float(beta_a)
         self.rho = float(rho)
@@ -166,7 +154,7 @@ class SpikingNeuron(nn.Module):
         else:
             self._check_state(state, inner)
         backend = resolve_backend(self.backend, x.device)
-        if _CHECKS and backend.name == "torch" and not torch.isfinite(x).all():
+        if checks_enabled() and backend.name == "torch" and not torch.isfinite(x).all():
             raise NeuroError(f"{type(self).__name__} input contains NaN or inf; check the layer feeding it")
         M = math.prod(inner)
         a_v, a_i = self.decays()

@@ -20,7 +20,7 @@ class LIF(SpikingNeuron):
         learn_beta: learn the decay (per neuron when ``shape`` is given).
         shape: feature shape for per-neuron decays, e.g. ``(256,)``.
         v_threshold, v_reset, decay_input, detach_reset: see above.
-        surrogate, alpha: surrogate gradient name and sharpness (see :mod:`neuro.neurons.surrogate`).
+        surrogate, alpha: surrogate gradient name and sharpness (see :mod:`neuro.core.surrogate`).
         backend: ``"torch"``, ``"cpu"``, ``"gpu"`` or ``None`` (automatic by device).
     """
 

@@ -11,7 +11,7 @@ Modulation functions (by name):
 * ``burst``: ``A = R * (1 + sigmoid(C))``: burst-style apical gain; each basal event becomes a
   burst with probability ``sigmoid(C)`` (as in burstprop), so the expected drive is 1x to 2x ``R``.
 
-:class:`TwoPointLIF` runs the recurrence of :mod:`neuro.backends.twopoint_ref` (apical leaky
+:class:`TwoPointLIF` runs the recurrence of :mod:`neuro.core.twopoint` (apical leaky
 compartment with time constant ``tau_apical``, modulation, somatic LIF) on fused numba (CPU) or
 Triton (CUDA) kernels, or the torch reference.  :class:`TwoPointRate` is the rate unit
 ``sigmoid(A(R, C))``.  :class:`TwoPointLayer` wires the context: from another stream or modality
@@ -25,18 +25,12 @@ import math
 import torch
 from torch import nn
 
-from neuro.backends import resolve_backend
-from neuro.backends.twopoint_ref import (
-    MODULATION_CODES,
-    TwoPointSpec,
-    TwoPointState,
-    modulation_fn,
-    reference_scan,
-    twopoint_scan,
-)
+from neuro.backends import get_backend, resolve_backend
+from neuro.core.checks import checks_enabled
+from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
+from neuro.core.twopoint import MODULATION_CODES, TwoPointSpec, TwoPointState, modulation_fn
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
-from neuro.neurons.base import DecayParameter, checks_enabled, decay_from
-from neuro.neurons.surrogate import DEFAULT_ALPHA, surrogate_code
+from neuro.neurons.base import DecayParameter, decay_from
 
 MODULATIONS = tuple(MODULATION_CODES)
 
@@ -105,8 +99,6 @@ class TwoPointLIF(nn.Module):
         self.decay_input, self.detach_reset = decay_input, detach_reset
         self.backend = backend
         if backend not in (None, "auto"):
-            from neuro.backends import get_backend
-
             get_backend(backend)
         self.beta = DecayParameter(decay_from(None if beta is not None else tau, beta), learn_beta, shape)
         self.beta_apical = DecayParameter(
@@ -131,8 +123,8 @@ class TwoPointLIF(nn.Module):
         elif not isinstance(state, TwoPointState) or any(tuple(s.shape) != inner for s in state):
             got = [tuple(s.shape) for s in state] if isinstance(state, TwoPointState) else type(state).__name__
             raise ShapeError(f"state must be a TwoPointState of two {inner} tensors (the input's [B, ...]), got {got}")
-        name = resolve_backend(self.backend, r.device).name
-        if checks_enabled() and name == "torch" and not (torch.isfinite(r).all() and torch.isfinite(c).all()):
+        backend = resolve_backend(self.backend, r.device)
+        if checks_enabled() and backend.name == "torch" and not (torch.isfinite(r).all() and torch.isfinite(c).all()):
             raise NeuroError("two-point neuron input (receptive field or context) contains NaN or inf")
         M = math.prod(inner)
 
@@ -145,8 +137,8 @@ class TwoPointLIF(nn.Module):
                                  f"match the input's feature shape {inner[1:]}") from None
 
         st = TwoPointState(state.v.reshape(M), state.p.reshape(M))
-        out, new = twopoint_scan(name, self.spec(), r.reshape(T, M), c.reshape(T, M), st, flat(self.beta()),
-                                 flat(self.beta_apical()))
+        out, new = backend.scan_twopoint(self.spec(), r.reshape(T, M), c.reshape(T, M), st, flat(self.beta()),
+                                         flat(self.beta_apical()))
         out = out.reshape(r.shape)
         if not return_state:
             return out
@@ -162,8 +154,8 @@ class TwoPointLIF(nn.Module):
         M = math.prod(inner)
         a_v = self.beta().to(r_t).expand(inner).reshape(M)
         a_c = self.beta_apical().to(r_t).expand(inner).reshape(M)
-        out, new = reference_scan(self.spec(), r_t.reshape(1, M), c_t.reshape(1, M),
-                                  TwoPointState(state.v.reshape(M), state.p.reshape(M)), a_v, a_c)
+        out, new = get_backend("torch").scan_twopoint(self.spec(), r_t.reshape(1, M), c_t.reshape(1, M),
+                                                      TwoPointState(state.v.reshape(M), state.p.reshape(M)), a_v, a_c)
         return out[0].reshape(inner), TwoPointState(new.v.reshape(inner), new.p.reshape(inner))
 
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-"""Fused GPU kernels (Triton): the time loop of :mod:`neuro.backends.base` on CUDA.
+"""Fused GPU kernels (Triton): the time loop of :mod:`neuro.core.spec` on CUDA.
 
 One Triton program handles a block of neurons and walks over time, keeping the state in
 registers.  Forward saves ``h`` (and ``i`` / ``a`` where the neuron has them), one ``[T, M]``
@@ -12,37 +12,14 @@ import os
 
 import torch
 
-from neuro.backends.base import NeuronSpec, State
-
-try:
-    import triton
-    import triton.language as tl
-
-    _TRITON_ERROR = ""
-except Exception as e:
-    triton = None
-    tl = None
-    _TRITON_ERROR = f"triton is not installed ({e.__class__.__name__}); pip install triton"
-
+from neuro.core.checks import PENDING, report_bad
+from neuro.core.spec import NeuronSpec, State
+from neuro.core.twopoint import TwoPointSpec, TwoPointState
+from neuro.kernels.triton_common import available, tl, triton
+from neuro.kernels.triton_common import sg as _sg
+from neuro.kernels.twopoint_gpu import gpu_scan
 
 if triton is not None:
-
-    @triton.jit
-    def _sg(u, CODE: tl.constexpr, alpha):
-        if CODE == 0:
-            k = alpha * 1.5707963267948966
-            r = (alpha / 2) / (1 + (k * u) * (k * u))
-        elif CODE == 1:
-            e = 1 / (1 + tl.exp(-(alpha * u)))
-            r = alpha * e * (1 - e)
-        elif CODE == 2:
-            d = 1 + alpha * tl.abs(u)
-            r = 1 / (d * d)
-        elif CODE == 3:
-            r = tl.maximum(alpha * (1 - alpha * tl.abs(u)), 0.0)
-        else:
-            r = tl.where(tl.abs(u) < 0.5 / alpha, alpha, 0.0)
-        return r
 
     @triton.jit
     def _fwd_kernel(
@@ -199,81 +176,6 @@ _BLOCK = int(os.environ.get("NEURO_TRITON_BLOCK", "128"))
 # the scan is latency-bound, one dependent step after another.
 _STAGES = int(os.environ.get("NEURO_TRITON_STAGES", "4"))
 _UNROLL = int(os.environ.get("NEURO_TRITON_UNROLL", "4"))
-# Under TRITON_INTERPRET=1 Triton runs kernels on CPU tensors with numpy: the kernels' logic
-# can then be tested on machines without a GPU.
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-
-
-class _PendingChecks:
-    """NaN/inf flags raised by CUDA kernels, read back without stalling the host.
-
-    Waiting for each kernel's flag would serialize the host with the GPU (the next kernels could
-    not be queued meanwhile).  Instead the flag is copied into pinned host memory behind a CUDA
-    event; flags whose event has completed are examined at the next neuron call, in backward, or
-    by :func:`check_pending` (``wait=True`` blocks until all are known).
-    """
-
-    SLOTS = 64
-
-    def __init__(self) -> None:
-        self.host: torch.Tensor | None = None
-        self.next = 0
-        self.items: list[tuple[int, torch.cuda.Event, str]] = []
-
-    def push(self, bad: torch.Tensor, message: str) -> None:
-        if self.host is None:
-            self.host = torch.zeros(self.SLOTS, dtype=torch.int32, pin_memory=True)
-        if len(self.items) >= self.SLOTS:
-            self.poll(wait=True)
-        slot = self.next
-        self.next = (self.next + 1) % self.SLOTS
-        self.host[slot : slot + 1].copy_(bad.max().reshape(1), non_blocking=True)
-        event = torch.cuda.Event()
-        event.record()
-        self.items.append((slot, event, message))
-
-    def poll(self, wait: bool = False) -> None:
-        failed, keep = None, []
-        for slot, event, message in self.items:
-            if wait:
-                event.synchronize()
-            if wait or event.query():
-                if int(self.host[slot]) and failed is None:
-                    failed = message
-            else:
-                keep.append((slot, event, message))
-        self.items = keep
-        if failed is not None:
-            from neuro.errors import NeuroError
-
-            self.items = []
-            raise NeuroError(failed + " (found by the CUDA kernel; reported at the next call without stalling the "
-                             "GPU; neuro.set_checks(False) turns the check off)")
-
-
-PENDING = _PendingChecks()
-
-
-def check_pending(wait: bool = True) -> None:
-    """Raise if a CUDA neuron kernel has seen NaN or inf input since the last check."""
-    PENDING.poll(wait=wait)
-
-
-def report_bad(bad: torch.Tensor, message: str) -> None:
-    """NaN/inf check of a kernel's per-block flags: immediate on CPU tensors, non-blocking on CUDA."""
-    from neuro.neurons.base import checks_enabled
-
-    if not checks_enabled():
-        return
-    if bad.is_cuda:
-        PENDING.poll()
-        PENDING.push(bad, message)
-    elif bool(bad.any()):
-        from neuro.errors import NeuroError
-
-        raise NeuroError(message)
-
-
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: NeuronSpec, x, v0, i0, a0, av, ai):  # type: ignore[override]
@@ -355,13 +257,7 @@ class GpuBackend:
     name = "gpu"
 
     def available(self) -> tuple[bool, str]:
-        if triton is None:
-            return False, _TRITON_ERROR
-        if INTERPRET:
-            return True, "Triton interpreter (TRITON_INTERPRET=1): CPU tensors, for testing"
-        if not torch.cuda.is_available():
-            return False, "no CUDA device visible to torch"
-        return True, ""
+        return available()
 
     def scan(
         self,
@@ -389,4 +285,6 @@ class GpuBackend:
             a = a.to(dtype) if a is not None else None
         return out, State(v, i, a)
 
-
+    def scan_twopoint(self, spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPointState,
+                      a_v: torch.Tensor, a_c: torch.Tensor) -> tuple[torch.Tensor, TwoPointState]:
+        return gpu_scan(spec, r, c, state, a_v, a_c)

@@ -15,13 +15,7 @@ from __future__ import annotations
 
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except Exception:  # pragma: no cover
-    triton = None
-    tl = None
-
+from neuro.kernels.triton_common import tl, triton
 
 if triton is not None:
 

@@ -1,6 +1,6 @@
 """Fused CPU kernels (numba) for two-point neurons: the whole time loop, forward and backward.
 
-Implements the recurrence of :mod:`neuro.backends.twopoint_ref` over blocks of neurons in
+Implements the recurrence of :mod:`neuro.core.twopoint` over blocks of neurons in
 parallel threads (time-outer, neuron-inner inside a block, so inner loops are contiguous).
 Forward saves the pre-reset membrane ``h`` and the apical potential ``p`` (one ``[T, M]`` array
 each); backward recomputes spikes, surrogate derivatives, the modulated drive and its partial
@@ -14,16 +14,10 @@ import math
 import numpy as np
 import torch
 
-from neuro.backends.cpu import make_surrogate
-from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
-
-try:
-    from numba import njit, prange
-
-    _NUMBA_ERROR = ""
-except Exception as e:  # pragma: no cover - numba is a dependency
-    njit = None
-    _NUMBA_ERROR = f"numba failed to import: {e}"
+from neuro.core.checks import checks_enabled
+from neuro.core.twopoint import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.errors import NeuroError
+from neuro.kernels.numba_common import block_size, make_surrogate, njit, prange
 
 
 def _make(key: tuple, np_dtype: type) -> tuple:
@@ -146,12 +140,6 @@ def _kernels(spec: TwoPointSpec, dtype: torch.dtype) -> tuple:
     return _KERNELS[(key, np_dtype)]
 
 
-def _block(M: int) -> int:
-    import numba
-
-    return int(max(16, min(1024, -(-M // (4 * numba.get_num_threads())))))
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -168,13 +156,9 @@ class _TwoPointScan(torch.autograd.Function):
         fwd, _ = _kernels(spec, r.dtype)
         v, p = v0.detach().clone(), p0.detach().clone()
         out, hs, ps = torch.empty_like(r), torch.empty_like(r), torch.empty_like(r)
-        bad = fwd(_np(r), _np(c), _np(v), _np(p), _np(av), _np(ac), _params(spec, r.dtype), _block(M),
+        bad = fwd(_np(r), _np(c), _np(v), _np(p), _np(av), _np(ac), _params(spec, r.dtype), block_size(M),
                   _np(out), _np(hs), _np(ps))
-        from neuro.neurons.base import checks_enabled
-
         if checks_enabled() and bad:
-            from neuro.errors import NeuroError
-
             raise NeuroError("two-point neuron input (receptive field or context) contains NaN or inf; "
                              "check the layers feeding it")
         ctx.spec = spec
@@ -198,12 +182,8 @@ class _TwoPointScan(torch.autograd.Function):
         gav, gac = torch.zeros(M, dtype=dt), torch.zeros(M, dtype=dt)
         _, bwd = _kernels(spec, dt)
         bwd(_np(gout), bcast, _np(gv), _np(gp), _np(r), _np(c), _np(hs), _np(ps), _np(v0), _np(p0), _np(av),
-            _np(ac), _params(spec, dt), _block(M), _np(gr), _np(gc), _np(gav), _np(gac))
+            _np(ac), _params(spec, dt), block_size(M), _np(gr), _np(gc), _np(gav), _np(gac))
         return None, gr, gc, gv, gp, gav, gac
-
-
-def cpu_available() -> tuple[bool, str]:
-    return (njit is not None, _NUMBA_ERROR)
 
 
 def cpu_scan(spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPointState, a_v: torch.Tensor,

@@ -1,4 +1,4 @@
-"""The two-point neuron recurrence: its torch reference (the definition) and backend dispatch.
+"""The two-point neuron recurrence: what every backend's ``scan_twopoint`` computes.
 
 For ``M`` independent neurons (batch and features flattened), receptive-field input ``R[t]`` and
 context input ``C[t]``::
@@ -13,9 +13,9 @@ context input ``C[t]``::
 With ``a_c = 0`` the apical potential is the instantaneous context and the neuron is an LIF
 driven by ``A(R, C)``.  Functions ``A`` and their codes are in :data:`MODULATION_CODES`; the
 ``exp`` arguments are clamped at :data:`EXP_MAX` (no overflow; zero gradient beyond it, as
-``torch.clamp``).  The fused kernels (:mod:`neuro.backends.twopoint_cpu` numba,
-:mod:`neuro.backends.twopoint_gpu` Triton) must match this reference in outputs and in gradients
-w.r.t. ``R``, ``C``, the initial state and both decays.
+``torch.clamp``).  The torch reference (:mod:`neuro.kernels.reference`) is the definition; the fused
+kernels (:mod:`neuro.kernels.twopoint_cpu` numba, :mod:`neuro.kernels.twopoint_gpu` Triton) must match
+it in outputs and in gradients w.r.t. ``R``, ``C``, the initial state and both decays.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-
-from neuro.neurons.surrogate import SpikeFn
 
 EXP_MAX = 20.0
 MODULATION_CODES = {"kay_phillips": 0, "generalized": 1, "cooperation": 2, "burst": 3}
@@ -65,33 +63,3 @@ def modulation_fn(r: torch.Tensor, c: torch.Tensor, code: int, k1: float = 0.5, 
     if code == 3:  # burst-style apical gain: an event becomes a burst with probability sigmoid(c)
         return r * (1 + torch.sigmoid(c))
     raise ValueError(f"unknown modulation code {code}")
-
-
-def reference_scan(spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPointState,
-                   a_v: torch.Tensor, a_c: torch.Tensor) -> tuple[torch.Tensor, TwoPointState]:
-    """A Python loop of torch ops over ``r, c [T, M]``; autograd gives the gradients."""
-    v, p = state
-    out = []
-    for t in range(r.shape[0]):
-        p = a_c * p + (1 - a_c) * c[t]
-        d = modulation_fn(r[t], p, spec.modulation, spec.k1, spec.k2)
-        h = a_v * v + ((1 - a_v) * d if spec.decay_input else d)
-        s = SpikeFn.apply(h - spec.v_th, spec.surrogate, spec.alpha)
-        sr = s.detach() if spec.detach_reset else s
-        v = h * (1 - sr) + spec.v_reset * sr if spec.hard_reset else h - spec.v_th * sr
-        out.append(s)
-    return torch.stack(out), TwoPointState(v, p)
-
-
-def twopoint_scan(backend: str, spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPointState,
-                  a_v: torch.Tensor, a_c: torch.Tensor) -> tuple[torch.Tensor, TwoPointState]:
-    """Run the recurrence on backend ``"torch"``, ``"cpu"`` (numba) or ``"gpu"`` (Triton)."""
-    if backend == "cpu":
-        from neuro.backends.twopoint_cpu import cpu_scan
-
-        return cpu_scan(spec, r, c, state, a_v, a_c)
-    if backend == "gpu":
-        from neuro.backends.twopoint_gpu import gpu_scan
-
-        return gpu_scan(spec, r, c, state, a_v, a_c)
-    return reference_scan(spec, r, c, state, a_v, a_c)

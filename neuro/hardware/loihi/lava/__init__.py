@@ -1,4 +1,4 @@
-"""The ``lava`` backend: runs a :class:`~neuro.backends.loihi.LoihiNetwork` in Lava's own CPU simulator.
+"""The ``lava`` backend: runs a :class:`~neuro.hardware.loihi.network.LoihiNetwork` in Lava's own CPU simulator.
 
 Lava 0.10 (``lava-nc==0.10.0``) imports only on Python 3.10 with numpy < 2, so it lives in a
 separate, project-managed virtual environment (``neuro lava setup``): ``$NEURO_LAVA_ENV``, else
@@ -6,7 +6,7 @@ separate, project-managed virtual environment (``neuro lava setup``): ``$NEURO_L
 in this order: ``$NEURO_LAVA_PYTHON``, ``python3.10`` on ``PATH``, pyenv's versions folder, then
 ``uv python find 3.10``; each candidate is run once to check it really is 3.10.
 
-:func:`run_lava` writes the network as a deployment file (:func:`neuro.export.loihi.export_loihi`,
+:func:`run_lava` writes the network as a deployment file (:func:`neuro.hardware.loihi.netx.export_loihi`,
 lava-dl netx HDF5 layout) and the input as ``.npy``, runs ``runner.py`` in that environment as a
 subprocess (Lava's ``fixed_pt`` bit-accurate models, one sample after another) and reads spikes
 and states back from an ``.npz``.
@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from neuro.errors import ConfigError, NeuroError, ShapeError
+from neuro.hardware.loihi.network import LoihiNetwork
+from neuro.hardware.loihi.netx import export_loihi, load_loihi
 
 LAVA_SPEC = ["lava-nc==0.10.0", "numpy<2", "h5py"]
 RUNNER = Path(__file__).with_name("runner.py")
@@ -36,7 +38,7 @@ def lava_env_dir() -> Path:
     """``$NEURO_LAVA_ENV``, else ``.venv-lava`` in the source checkout, else ``~/.cache/neuro/venv-lava``."""
     if os.environ.get("NEURO_LAVA_ENV"):
         return Path(os.environ["NEURO_LAVA_ENV"])
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[4]
     if (repo / "pyproject.toml").exists() and (repo / "neuro").is_dir():
         return repo / ".venv-lava"
     return Path.home() / ".cache" / "neuro" / "venv-lava"
@@ -161,9 +163,6 @@ def run_lava_many(
     jobs: list[tuple[object, np.ndarray]], record: bool = True, timing: bool = False, timeout: float = 1800.0
 ) -> list[LavaResult]:
     """Run several ``(network or deployment-file path, input [T, B, n_in])`` jobs in one Lava subprocess."""
-    from neuro.backends.loihi import LoihiNetwork
-    from neuro.export.loihi import export_loihi, load_loihi
-
     ok, why = lava_status()
     if not ok:
         raise NeuroError(f"the lava backend is not available: {why}")

@@ -23,58 +23,20 @@ SIZE = 34
 DURATION_US = 300_000  # each N-MNIST recording is binned over its first 300 ms
 
 
-def events_to_frames(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, n_bins: int, duration_us: int):
-    """Count events into ``[n_bins, 2, 34, 34]`` frames over ``[0, duration_us)`` (vectorized)."""
-    keep = t < duration_us
-    b = (t[keep].astype(np.int64) * n_bins) // duration_us
-    idx = ((b * 2 + p[keep]) * SIZE + y[keep]) * SIZE + x[keep]
-    counts = np.bincount(idx.astype(np.int64), minlength=n_bins * 2 * SIZE * SIZE)
-    return counts.reshape(n_bins, 2, SIZE, SIZE).astype(np.float32)
+def _real_frames(root: Path | None, n_bins: int, search_default: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor, Path, list[str]] | None:
+    """N-MNIST frames, labels, their ``Train`` folder and recording names from ``root``, then
+    (``search_default``) from the data directory; ``None`` when neither holds the recordings."""
+    from neuro.datasets import NMNIST, nmnist_frames
+    from neuro.errors import DatasetNotFoundError
 
-
-def find_nmnist(root: Path | None, search_default: bool = True) -> Path | None:
-    """The ``Train`` folder of an N-MNIST copy under ``root`` (or else the default data folder)."""
-    from neuro.config import find_shared_data
-
-    for base in [root, find_shared_data() if search_default else None]:
-        if base is None:
+    for base in ([root] if root is not None else []) + ([None] if search_default else []):
+        try:
+            ds = NMNIST(base)
+        except DatasetNotFoundError:
             continue
-        for cand in (base / "Train", base / "nmnist-small" / "Train", base / "NMNIST" / "Train"):
-            if cand.is_dir():
-                return cand
+        return (*nmnist_frames(base, n_bins, DURATION_US), ds.folder, ds.names)
     return None
-
-
-def list_nmnist(train_dir: Path) -> list[str]:
-    """The recordings under ``Train/``, as ``<digit>/<name>.bin`` paths relative to it, sorted."""
-    return [f"{d.name}/{f.name}" for d in sorted(p for p in train_dir.iterdir() if p.is_dir() and p.name.isdigit())
-            for f in sorted(d.glob("*.bin"))]
-
-
-def load_nmnist(train_dir: Path, n_bins: int, duration_us: int = DURATION_US,
-                files: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames ``[N, T, 2, 34, 34]`` and labels of ``files`` (``<digit>/<name>.bin`` under ``train_dir``;
-    default: every recording, in :func:`list_nmnist` order)."""
-    from neuro.errors import DataError
-
-    files = list_nmnist(train_dir) if files is None else files
-    missing = [f for f in files if not (train_dir / f).is_file()]
-    if missing:
-        raise DataError(f"{len(missing)} of {len(files)} N-MNIST recordings are missing under {train_dir} "
-                        f"(e.g. {missing[0]}); point the data folder at the copy the model was trained with")
-    frames, labels = [], []
-    for rel in files:
-        f = train_dir / rel
-        r = np.fromfile(f, np.uint8).astype(np.int64)
-        if r.size % 5:
-            raise DataError(f"{f}: {r.size} bytes is not a whole number of 5-byte N-MNIST events")
-        x, y, p = r[0::5], r[1::5], (r[2::5] & 128) >> 7
-        t = ((r[2::5] & 127) << 16) | (r[3::5] << 8) | r[4::5]
-        frames.append(events_to_frames(x, y, p, t, n_bins, duration_us))
-        labels.append(int(Path(rel).parent.name))
-    if not frames:
-        raise DataError(f"{train_dir} holds no <digit>/*.bin N-MNIST recordings")
-    return torch.from_numpy(np.stack(frames)), torch.tensor(labels)
 
 
 def synthetic_events(n: int, n_bins: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,11 +74,10 @@ def run_demo(
 
     seed_everything(seed)
     t0 = time.perf_counter()
-    train_dir = find_nmnist(root, search_default)
+    found = _real_frames(root, n_bins, search_default)
     encoding = {"n_bins": n_bins, "duration_us": DURATION_US, "sensor": [SIZE, SIZE], "polarities": 2}
-    if train_dir is not None:
-        files = list_nmnist(train_dir)
-        frames, labels = load_nmnist(train_dir, n_bins, files=files)
+    if found is not None:
+        frames, labels, train_dir, files = found
         source = f"N-MNIST recordings in {train_dir}"
         record: dict[str, Any] = {"dataset": "nmnist", "root": str(train_dir.parent.resolve()), "seed": seed,
                                   "encoding": encoding}

@@ -12,7 +12,7 @@ All neuron families are one recurrence, run over time for ``M`` independent neur
     a[t] = rho * a[t-1] + s[t]                         (adaptive only)
 
 Non-spiking (LI) neurons output ``v[t] = h[t]``.  ``detach_reset`` stops the gradient through
-``s`` in the reset.  The torch reference in :mod:`neuro.backends.reference` is the definition;
+``s`` in the reset.  The torch reference in :mod:`neuro.kernels.reference` is the definition;
 the fused kernels must match it in outputs and in gradients w.r.t. ``x``, the initial state and
 the decays ``a_v`` and ``a_i``.
 """
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import torch
+
+from neuro.core.twopoint import TwoPointSpec, TwoPointState
 
 
 @dataclass(frozen=True)
@@ -69,4 +71,16 @@ class Backend(Protocol):
         a_i: torch.Tensor | None,
     ) -> tuple[torch.Tensor, State]:
         """Return the output sequence ``[T, M]`` and the final state."""
+        ...
+
+    def scan_twopoint(
+        self,
+        spec: TwoPointSpec,
+        r: torch.Tensor,
+        c: torch.Tensor,
+        state: TwoPointState,
+        a_v: torch.Tensor,
+        a_c: torch.Tensor,
+    ) -> tuple[torch.Tensor, TwoPointState]:
+        """Two-point neurons (:mod:`neuro.core.twopoint`) over ``r, c [T, M]``: spikes and the final state."""
         ...

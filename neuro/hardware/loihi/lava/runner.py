@@ -2,8 +2,8 @@
 
 Usage: ``python runner.py JOBS.json`` where the file holds a list of jobs
 ``{"net": FILE.net, "input": X.npy, "out": OUT.npz, "record": bool, "timing": bool}``
-(written and read by :func:`neuro.backends.lava.run_lava`).  Each job loads a deployment file
-(lava-dl netx HDF5 layout plus neuro's extra fields, see :mod:`neuro.export.loihi`), builds it
+(written and read by :func:`neuro.hardware.loihi.lava.run_lava`).  Each job loads a deployment file
+(lava-dl netx HDF5 layout plus neuro's extra fields, see :mod:`neuro.hardware.loihi.netx`), builds it
 as Lava processes (``RingBuffer`` source -> ``Dense``/``DelayDense`` -> ``LIF`` -> ..., and for a
 recurrent layer a second ``Dense``/``DelayDense`` from the ``LIF``'s ``s_out`` back to its ``a_in``), runs every
 sample of ``X [T, B, n_in]`` with the bit-accurate ``fixed_pt`` models and saves per layer

@@ -2,20 +2,20 @@
 
 One program handles a block of neurons and walks over time with the state in registers; it
 saves the pre-reset membrane ``h`` and the apical potential ``p`` for backward, exactly like the
-numba kernel, and follows :mod:`neuro.backends.twopoint_ref` in float32.
+numba kernel, and follows :mod:`neuro.core.twopoint` in float32.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from neuro.backends.gpu import _TRITON_ERROR, tl, triton  # noqa: F401 - one import of triton for both
-from neuro.backends.twopoint_ref import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.core.checks import report_bad
+from neuro.core.twopoint import EXP_MAX, TwoPointSpec, TwoPointState
+from neuro.errors import ConfigError
+from neuro.kernels.triton_common import INTERPRET, TRITON_ERROR, tl, triton
 
 if triton is not None:
-    from neuro.backends.gpu import _sg
+    from neuro.kernels.triton_common import sg as _sg
 
     @triton.jit
     def _drive(r, p, k1, k2, MOD: tl.constexpr, EMAX: tl.constexpr):
@@ -143,12 +143,11 @@ if triton is not None:
 
 
 _BLOCK = 256
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def gpu_available() -> tuple[bool, str]:
     if triton is None:
-        return False, _TRITON_ERROR
+        return False, TRITON_ERROR
     if not (torch.cuda.is_available() or INTERPRET):
         return False, "no CUDA device (set TRITON_INTERPRET=1 to run the kernels in Triton's interpreter)"
     return True, ""
@@ -168,8 +167,6 @@ class _TwoPointScanGpu(torch.autograd.Function):
         _fwd[_grid(M)](r, c, v, p, av, ac, out, hs, ps, bad, T, M, spec.v_th, spec.v_reset, spec.k1, spec.k2,
                        MOD=spec.modulation, EMAX=EXP_MAX, HARD=spec.hard_reset, DECAY_INPUT=spec.decay_input,
                        BLOCK=_BLOCK)
-        from neuro.backends.gpu import report_bad
-
         report_bad(bad, "two-point neuron input (receptive field or context) contains NaN or inf; "
                    "check the layers feeding it")
         ctx.spec = spec
@@ -203,8 +200,6 @@ def gpu_scan(spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPoi
     """The fused Triton scan over ``r, c [T, M]`` (computed in float32)."""
     ok, why = gpu_available()
     if not ok:
-        from neuro.errors import ConfigError
-
         raise ConfigError(f"the two-point GPU kernel is not available: {why}")
     dtype = r.dtype
 

@@ -1,6 +1,6 @@
 """Fused CPU kernels (numba): the whole time loop, forward and backward, in compiled code.
 
-The recurrence of :mod:`neuro.backends.base` runs over blocks of neurons in parallel threads;
+The recurrence of :mod:`neuro.core.spec` runs over blocks of neurons in parallel threads;
 inside a block the loop is time-outer, neuron-inner so the inner loop is contiguous in memory.
 For backward only the pre-reset membrane ``h`` (plus the current ``i`` for current-based and the
 adaptation ``a`` for adaptive neurons) is saved, one ``[T, M]`` array each: the reference's
@@ -13,56 +13,18 @@ as the torch reference, so forward outputs are bitwise equal to it.
 
 from __future__ import annotations
 
-import math
-import os
-
 import numpy as np
 import torch
 
-from neuro.backends.base import NeuronSpec, State
-
-try:  # numba is a hard dependency, but keep the reason if it fails to import
-    import llvmlite.binding as _llvm
-    import numba
-    from numba import njit, prange
-
-    _NUMBA_ERROR = ""
-    # The row loops write 3-5 arrays and read as many; numba cannot mark them non-aliasing,
-    # so LLVM vectorizes only behind runtime overlap checks.  Allow enough of them.
-    _llvm.set_option("", "--runtime-memory-check-threshold=128")
-except Exception as e:  # pragma: no cover - exercised only on broken installs
-    numba = None
-    _NUMBA_ERROR = f"numba failed to import: {e}"
+from neuro.core.checks import checks_enabled
+from neuro.core.spec import NeuronSpec, State
+from neuro.core.twopoint import TwoPointSpec, TwoPointState
+from neuro.errors import NeuroError
+from neuro.kernels.numba_common import available, block_size, make_surrogate, njit, prange
+from neuro.kernels.twopoint_cpu import cpu_scan
 
 # params array layout (dtype of x): v_th, v_reset, beta_a, rho, alpha
 _P_VTH, _P_VR, _P_BA, _P_RHO, _P_ALPHA = range(5)
-_HALF_PI = math.pi / 2
-
-
-def make_surrogate(code: int, np_dtype: type):  # noqa: ANN201 - a numba function
-    """The surrogate derivative ``g(u, alpha)`` for surrogate ``code``, compiled for ``np_dtype``."""
-    ZERO, ONE, HALF = np_dtype(0), np_dtype(1), np_dtype(0.5)
-    HALF_PI = np_dtype(_HALF_PI)
-
-    @njit(inline="always", error_model="numpy")
-    def sg(u, alpha):
-        if code == 0:
-            k = alpha * HALF_PI * u
-            return (alpha * HALF) / (ONE + k * k)
-        elif code == 1:
-            e = ONE / (ONE + math.exp(-(alpha * u)))
-            return alpha * e * (ONE - e)
-        elif code == 2:
-            d = ONE + alpha * abs(u)
-            return ONE / (d * d)
-        elif code == 3:
-            r = ONE - alpha * abs(u)
-            return alpha * r if r > ZERO else ZERO
-        else:
-            return alpha if abs(u) < HALF / alpha else ZERO
-
-    return sg
-
 
 def _make_kernels(key: tuple, np_dtype: type) -> tuple:
     """Compile forward and backward for one neuron variant and dtype.
@@ -252,11 +214,6 @@ def _kernels(spec: NeuronSpec, dtype: torch.dtype, grad_decay: bool, gout_bcast:
     return _KERNELS[(key, np_dtype)]
 
 
-def _block(M: int) -> int:
-    threads = numba.get_num_threads() if numba is not None else 1
-    return int(max(16, min(1024, -(-M // (4 * threads)))))
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -290,14 +247,10 @@ class _Scan(torch.autograd.Function):
         as_ = torch.empty_like(x) if spec.adaptive else _empty(dt).view(1, 1)
         ai_ = ai if spec.cuba else _empty(dt)
         bad = fwd(
-            _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, _block(M),
+            _np(x), _np(v), _np(i), _np(a), _np(av), _np(ai_), _np(c), p, block_size(M),
             _np(out), _np(hs), _np(is_), _np(as_),
         )
-        from neuro.neurons.base import checks_enabled
-
         if checks_enabled() and bad:
-            from neuro.errors import NeuroError
-
             raise NeuroError("neuron input contains NaN or inf; check the layer feeding this neuron")
         ctx.spec, ctx.grad_decay, ctx.shape = spec, grad_decay, (T, M)
         ctx.save_for_backward(
@@ -344,7 +297,7 @@ class _Scan(torch.autograd.Function):
         i0a = i0 if (spec.cuba and i0 is not None) else _empty(dt)
         bwd(
             _np(gout), _np(gv), _np(gi), _np(ga), _np(xa), _np(hs), _np(is_), _np(as_), _np(v0),
-            _np(i0a), _np(av), _np(ai), _np(c), p, _block(M), _np(gx), _np(gav), _np(gai),
+            _np(i0a), _np(av), _np(ai), _np(c), p, block_size(M), _np(gx), _np(gav), _np(gai),
         )
         return (
             None,
@@ -363,9 +316,7 @@ class CpuBackend:
     name = "cpu"
 
     def available(self) -> tuple[bool, str]:
-        if numba is None:
-            return False, _NUMBA_ERROR
-        return True, ""
+        return available()
 
     def scan(
         self,
@@ -393,12 +344,6 @@ class CpuBackend:
             a = a.to(dtype) if a is not None else None
         return out, State(v, i, a)
 
-
-def set_threads(n: int | None = None) -> None:
-    """Set the number of kernel threads (default: torch's intra-op thread count)."""
-    if numba is not None:
-        numba.set_num_threads(max(1, min(n or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
-if numba is not None and "NUMBA_NUM_THREADS" not in os.environ:
-    set_threads()
+    def scan_twopoint(self, spec: TwoPointSpec, r: torch.Tensor, c: torch.Tensor, state: TwoPointState,
+                      a_v: torch.Tensor, a_c: torch.Tensor) -> tuple[torch.Tensor, TwoPointState]:
+        return cpu_scan(spec, r, c, state, a_v, a_c)
