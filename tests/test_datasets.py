@@ -3,6 +3,7 @@ transforms, datasets, downloads from a local HTTP server, audio to spikes."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import http.server
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 import neuro.datasets as D
-from neuro.errors import DataError, DatasetNotFoundError
+from neuro.errors import ConfigError, DataError, DatasetNotFoundError
 
 # ----------------------------------------------------------------------------- real fixtures
 
@@ -180,6 +181,126 @@ def test_transforms_behave():
     clean = D.make_events(t=[0, 100, 50_000], x=[5, 6, 30], p=[0, 0, 0], y=[5, 5, 30])
     kept = D.Denoise((34, 34, 2), 1000)(clean)
     assert kept["t"].tolist() == [100]
+
+
+# ----------------------------------------------------------------------------- absolute timestamps (AEDAT4)
+
+
+def _denoise_reference(ev, sensor_size, filter_time):
+    """Brute force: keep an event when some event at its pixel or a neighbour has a time in [t - filter_time, t)."""
+    W, H, _ = sensor_size
+    audio = "y" not in ev.dtype.names
+    xs, ts = ev["x"].tolist(), ev["t"].tolist()
+    ys = [0] * len(xs) if audio else ev["y"].tolist()
+    by_pixel: dict[tuple[int, int], list[int]] = {}
+    for x, y, t in zip(xs, ys, ts, strict=True):
+        by_pixel.setdefault((x, y), []).append(t)
+    for times in by_pixel.values():
+        times.sort()
+    keep = []
+    for x, y, t in zip(xs, ys, ts, strict=True):
+        found = False
+        for q in [(x + dx, y + dy) for dx in (-1, 0, 1) for dy in ((0,) if audio else (-1, 0, 1))]:
+            times = by_pixel.get(q, [])
+            k = bisect.bisect_left(times, t) - 1  # the latest time strictly before t
+            found = found or (k >= 0 and t - times[k] <= filter_time)
+        keep.append(found)
+    return np.array(keep)
+
+
+def _frames_reference(ev, sensor_size, n_bins, t0, span):
+    """Plain loop: event k goes to bin floor((t - t0) * n_bins / span), computed in Python integers."""
+    W, H, P = sensor_size
+    out = np.zeros((n_bins, P, H, W), np.float32)
+    for x, y, t, p in zip(ev["x"].tolist(), ev["y"].tolist(), ev["t"].tolist(), ev["p"].tolist(), strict=True):
+        b = (t - t0) * n_bins // span
+        if 0 <= b < n_bins:
+            out[b, p, y, x] += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def aedat4(shared_data):
+    return D.read_events(shared_data / "fixtures" / "sample.aedat4")
+
+
+def test_denoise_on_absolute_timestamps_matches_brute_force(aedat4):
+    s = aedat4
+    assert s.events["t"].min() > 1.6e15  # µs since 1970
+    ref = _denoise_reference(s.events, s.sensor_size, 10_000)
+    full = D.Denoise(filter_time=10_000)(s)  # an EventStream in, an EventStream out
+    assert isinstance(full, D.EventStream) and full.sensor_size == s.sensor_size
+    np.testing.assert_array_equal(full.events, s.events[ref])
+    shifted = s.events.copy()
+    shifted["t"] -= shifted["t"].min()  # the same recording on a relative clock keeps the same events
+    np.testing.assert_array_equal(D.Denoise(s.sensor_size)(shifted)[["x", "y", "p"]], full.events[["x", "y", "p"]])
+    assert 60_000 < len(full.events) < 100_000  # the old int64 key overflowed and kept 11,300
+
+
+def test_denoise_audio_and_simultaneous_events():
+    g = np.random.default_rng(3)
+    t = np.sort(g.integers(0, 40_000, 3000)) + 1_700_000_000_000_000
+    audio = D.make_events(t=t, x=g.integers(0, 50, 3000))
+    np.testing.assert_array_equal(D.Denoise((50, 1, 1), 300)(audio), audio[_denoise_reference(audio, (50, 1, 1), 300)])
+    same_time = D.make_events(t=[5, 5], x=[3, 4], p=[0, 0], y=[3, 3])
+    assert len(D.Denoise((34, 34, 2), 100)(same_time)) == 0
+
+
+def test_frames_and_crops_on_absolute_timestamps_match_references(aedat4):
+    s = aedat4
+    ev, sensor = s.events, s.sensor_size
+    t_first, t_last = int(ev["t"].min()), int(ev["t"].max())
+    f = D.ToFrame(time_window=50_000)(s)
+    n = (t_last - t_first) // 50_000 + 1
+    np.testing.assert_array_equal(f, _frames_reference(ev, sensor, n, t_first, n * 50_000))
+    f7 = D.ToFrame(sensor, n_time_bins=7)(ev)
+    np.testing.assert_array_equal(f7, _frames_reference(ev, sensor, 7, t_first, t_last - t_first + 1))
+    start = t_first + 123_456  # an explicit origin in µs
+    f3 = D.ToFrame(sensor, n_time_bins=3, t0=start)(ev)
+    np.testing.assert_array_equal(f3, _frames_reference(ev, sensor, 3, start, t_last - start + 1))
+    with pytest.raises(ConfigError, match="absolute timestamp"):  # was a 35 PiB allocation
+        D.ToFrame(sensor, time_window=1000, t0="zero")(ev)
+    crop = D.CropTime(0, 100_000)(s)
+    expect = [k for k, t in enumerate(ev["t"].tolist()) if 0 <= t - t_first < 100_000]
+    assert len(crop.events) == len(expect) > 10_000  # was 0
+    np.testing.assert_array_equal(crop.events, ev[expect])
+    assert len(D.CropTime(0, 100_000, t0="zero")(ev)) == 0  # times as stored: nothing before 1970 + 0.1 s
+    window = D.CropTime(100_000, 200_000, t0=t_first)(ev)
+    assert window["t"].min() >= t_first + 100_000 and window["t"].max() < t_first + 200_000
+    sp = D.to_sparse(ev, sensor, 50_000).to_dense().numpy()
+    np.testing.assert_array_equal(sp, f)
+
+
+def test_every_transform_accepts_an_event_stream(aedat4):
+    s = aedat4
+    ev = s.events
+    for tr in (D.DropEvent(0.5, seed=1), D.TimeJitter(50, seed=1), D.SpatialJitter(s.sensor_size, 1.0, seed=1),
+               D.CropTime(0, 50_000), D.Denoise(s.sensor_size), D.Downsample(spatial_factor=1)):
+        out = tr(s)
+        assert isinstance(out, D.EventStream) and out.format == "aedat4" and out.path == s.path
+        again = type(tr)(**{k: v for k, v in vars(tr).items() if not k.startswith("_")})(ev)  # fresh rng
+        np.testing.assert_array_equal(out.events, again)
+    j = D.TimeJitter(50, seed=1)(s)
+    assert np.abs(np.sort(j.events["t"]) - ev["t"]).max() < 1000 and np.all(np.diff(j.events["t"]) >= 0)
+    d = D.Downsample(spatial_factor=4)(s)
+    assert d.sensor_size == (80, 60, 2) and d.events["x"].max() < 80
+    assert D.Compose([D.Downsample(spatial_factor=4), D.ToFrame(n_time_bins=2)])(s).shape == (2, 2, 60, 80)
+    audio = D.EventStream(D.make_events(t=[1, 2], x=[0, 699]), (700, 1, 1), "shd_hdf5")
+    assert D.ChannelShift(700, 0, seed=0)(audio).events["x"].tolist() == [0, 699]
+    with pytest.raises(ConfigError, match="sensor_size"):
+        D.ToFrame(n_time_bins=2)(ev)  # a bare array carries no sensor size
+
+
+def test_transform_options_are_checked():
+    for bad in (lambda: D.ToFrame((34, 34, 2), time_window=0), lambda: D.ToFrame((34, 34, 2), n_time_bins=-1),
+                lambda: D.ToFrame((34, 34, 2), n_time_bins=2, t0="last"), lambda: D.Downsample(spatial_factor=0),
+                lambda: D.CropTime(10, 5), lambda: D.Denoise((34, 34, 2), -1)):
+        with pytest.raises(ConfigError):
+            bad()
+    ev = D.make_events(t=[0, 10], x=[40, 1], p=[0, 1], y=[0, 0])  # x=40 is outside a 34-pixel sensor
+    for tr in (D.ToFrame((34, 34, 2), n_time_bins=2), D.Denoise((34, 34, 2))):
+        with pytest.raises(DataError, match="outside the sensor"):
+            tr(ev)
 
 
 # ----------------------------------------------------------------------------- audio, spiking FSDD
