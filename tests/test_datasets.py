@@ -7,7 +7,12 @@ import bisect
 import functools
 import hashlib
 import http.server
+import os
+import struct
+import subprocess
+import sys
 import threading
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -301,6 +306,225 @@ def test_transform_options_are_checked():
     for tr in (D.ToFrame((34, 34, 2), n_time_bins=2), D.Denoise((34, 34, 2))):
         with pytest.raises(DataError, match="outside the sensor"):
             tr(ev)
+
+
+# ----------------------------------------------------------------------------- readers refuse what a format cannot hold
+
+
+def _dat(path, header: bytes, t, x, y, p):
+    words = np.empty(2 * len(t), "<u4")
+    words[0::2] = np.asarray(t, np.uint64) & 0xFFFFFFFF
+    words[1::2] = np.asarray(x) | (np.asarray(y) << 14) | (np.asarray(p) << 28)
+    path.write_bytes(header + bytes([0, 8]) + words.tobytes())
+    return path
+
+
+def test_nmnist_events_outside_the_sensor_are_refused(tmp_path):
+    ev = D.make_events(t=[5, 100], x=[1, 34], p=[0, 1], y=[3, 4])
+    D.write_nmnist(tmp_path / "wide.bin", ev)
+    with pytest.raises(DataError, match=r"wide\.bin.*outside the sensor.*x in \[1, 34\]"):
+        D.read_events(tmp_path / "wide.bin")
+    assert len(D.read_nmnist(tmp_path / "wide.bin", sensor_size=(240, 180, 2))) == 2  # another ATIS sensor
+
+
+def test_dat_header_and_events_are_validated(tmp_path):
+    t, x, y, p = [10, 20], [1, 2], [3, 4], [0, 1]
+    for name, header, msg in [("neg.dat", b"% Width -5\n% Height 10\n", "width -5"),
+                              ("zero.dat", b"% Width 10\n% Height 0\n", "height 0"),
+                              ("word.dat", b"% Width 1O\n% Height 10\n", "Width = '1O' is not an integer"),
+                              ("geom.dat", b"% geometry 12x\n", "geometry"),
+                              ("small.dat", b"% Width 2\n% Height 10\n", "outside the sensor")]:
+        with pytest.raises(DataError, match=rf"{name}.*{msg}"):
+            D.read_events(_dat(tmp_path / name, header, t, x, y, p))
+    with pytest.raises(DataError, match=r"pol\.dat.*polarity 3"):
+        D.read_events(_dat(tmp_path / "pol.dat", b"% Width 10\n", t, x, y, [0, 3]))
+    with pytest.raises(DataError, match=r"back\.dat.*back in time at event 1"):  # a drop too small to be a wrap
+        D.read_events(_dat(tmp_path / "back.dat", b"% Width 10\n", [5000, 4000], x, y, p))
+    with pytest.raises(DataError, match=r"cut\.dat.*ends inside its '%' header"):
+        (tmp_path / "cut.dat").write_bytes(b"% Width 10\n% Hei")
+        D.read_events(tmp_path / "cut.dat")
+
+
+def test_missing_and_non_regular_files_raise_data_error(tmp_path):
+    for reader in (D.read_events, D.read_nmnist, D.read_prophesee_dat, D.read_aedat4, D.read_prophesee_raw):
+        with pytest.raises(DataError, match=r"nothing\.bin"):
+            reader(tmp_path / "nothing.bin")
+    (tmp_path / "folder.bin").mkdir()
+    with pytest.raises(DataError, match=r"folder\.bin.*not a regular file"):
+        D.read_events(tmp_path / "folder.bin")
+
+
+def _shd(tmp_path, name, samples, labels=None, keys=None):
+    labels = [0] * len(samples) if labels is None else labels
+    D.write_shd(tmp_path / name, samples, labels, keys or ["a", "b"])
+    return tmp_path / name
+
+
+def test_shd_values_are_validated(tmp_path):
+    bad_channel = _shd(tmp_path, "ch.h5", [D.make_events(t=[0, 10], x=[3, 700])])
+    with pytest.raises(DataError, match=r"ch\.h5.*channel 700"):
+        D.read_events(bad_channel)
+    neg = tmp_path / "neg.h5"
+    _shd(tmp_path, "neg.h5", [D.make_events(t=[0, 10], x=[3, 4])])
+    import h5py
+
+    with h5py.File(neg, "r+") as f:
+        f["spikes/times"][0] = np.array([-0.5, 0.1], np.float16)
+    with pytest.raises(DataError, match=r"neg\.h5.*negative or non-finite"):
+        D.read_events(neg)
+    with pytest.raises(DataError, match=r"lab\.h5.*labels in \[5, 5\] but 2 class names"):
+        D.ShdFile(_shd(tmp_path, "lab.h5", [D.make_events([1], [1])], labels=[5]))
+    with pytest.raises(DataError, match=r"none\.h5.*no samples"):
+        D.read_events(_shd(tmp_path, "none.h5", []))
+    with h5py.File(tmp_path / "nolabels.h5", "w") as f:
+        f.create_dataset("spikes/times", (1,), dtype=h5py.vlen_dtype(np.float16))
+        f.create_dataset("spikes/units", (1,), dtype=h5py.vlen_dtype(np.uint16))
+        f.create_group("labels")  # a group where a dataset belongs: h5py would raise a raw error later
+    with pytest.raises(DataError, match=r"nolabels\.h5.*'labels' is missing or not a dataset"):
+        D.ShdFile(tmp_path / "nolabels.h5")
+
+
+def test_corrupt_shd_heap_is_refused_before_h5py_reads_it(tmp_path):
+    """A heap object whose size field grew by 2048 made h5py spin forever inside spikes/times."""
+    path = _shd(tmp_path, "spin.h5", [D.make_events(t=np.arange(50) * 1000, x=np.arange(50) % 700)] * 4)
+    raw = bytearray(path.read_bytes())
+    first_object = raw.find(b"GCOL") + 16
+    raw[first_object + 9] ^= 1 << 3  # size field of the first heap object (+2048)
+    path.write_bytes(bytes(raw))
+    code = "import sys, neuro.datasets as D\nf = D.ShdFile(sys.argv[1])\n[f.events(i) for i in range(len(f))]"
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                       env=_env())
+    assert r.returncode == 1 and "DataError" in r.stderr and "spin.h5" in r.stderr and "heap" in r.stderr
+
+
+def _env() -> dict:
+    import neuro
+
+    return {**os.environ, "PYTHONPATH": str(Path(neuro.__file__).resolve().parents[1])}
+
+
+# ----------------------------------------------------------------------------- AEDAT4 written here
+
+
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+
+
+def _flat_ioheader(description: str, compression: int = 0) -> bytes:
+    """An ``IOHE`` flatbuffer: root offset, identifier, vtable, table (compression, data table position, string)."""
+    d = description.encode()
+    b = struct.pack("<I", 24) + b"IOHE" + struct.pack("<HHHHH", 10, 20, 4, 8, 16) + bytes(6)
+    b += struct.pack("<iiqI", 16, compression, -1, 4) + struct.pack("<I", len(d)) + d + b"\0"
+    return b + bytes(-len(b) % 8)
+
+
+def _flat_events(events) -> bytes:
+    """A size-prefixed ``EVTS`` packet of ``(t, x, y, on)`` events."""
+    body = struct.pack("<I", 16) + b"EVTS" + struct.pack("<HHH", 6, 8, 4) + bytes(2) + struct.pack("<iI", 8, 8)
+    body += bytes(4) + struct.pack("<I", len(events))
+    body += b"".join(struct.pack("<qhh?xxx", t, x, y, on) for t, x, y, on in events)
+    return struct.pack("<I", len(body)) + body
+
+
+def _aedat4_file(path, payloads, width=34, height=34, compression=0):
+    desc = (f'<dv version="2.0"><node name="outInfo" path="/o/"><node name="0" path="/o/0/">'
+            f'<attr key="typeIdentifier" type="string">EVTS</attr><node name="info" path="/o/0/info/">'
+            f'<attr key="sizeX" type="int">{width}</attr><attr key="sizeY" type="int">{height}</attr>'
+            f"</node></node></node></dv>")
+    head = _flat_ioheader(desc, compression)
+    out = AEDAT4_MAGIC + struct.pack("<I", len(head)) + head
+    out += b"".join(struct.pack("<II", 0, len(p)) + p for p in payloads)
+    path.write_bytes(out)
+    return path
+
+
+def test_aedat4_written_here_is_read_and_validated(tmp_path):
+    ok = _aedat4_file(tmp_path / "ok.aedat4", [_flat_events([(10, 1, 2, True), (20, 3, 4, False)]),
+                                               _flat_events([(30, 33, 33, True)])])
+    s = D.read_events(ok)
+    assert s.sensor_size == (34, 34, 2) and s.events["t"].tolist() == [10, 20, 30]
+    assert s.events["p"].tolist() == [1, 0, 1] and s.events["x"].tolist() == [1, 3, 33]
+    for name, events, msg in [("back.aedat4", [(30, 1, 1, True), (20, 1, 1, True)], "back in time at event 1"),
+                              ("wide.aedat4", [(10, 34, 1, True)], "outside the sensor"),
+                              ("neg.aedat4", [(-5, 1, 1, True)], "negative timestamp")]:
+        with pytest.raises(DataError, match=rf"{name}.*{msg}"):
+            D.read_events(_aedat4_file(tmp_path / name, [_flat_events(events)]))
+    with pytest.raises(DataError, match=r"flat\.aedat4.*sensor size \(0, 34, 2\)"):
+        D.read_events(_aedat4_file(tmp_path / "flat.aedat4", [], width=0))
+
+
+def test_aedat4_rust_panic_becomes_data_error(tmp_path):
+    """An LZ4 packet that unpacks to 4 bytes makes the aedat decoder panic (pyo3 PanicException, a BaseException)."""
+    lz4_frame = bytes.fromhex("04224d184040c0") + struct.pack("<I", 4 | 1 << 31) + b"\1\2\3\4" + bytes(4)
+    path = _aedat4_file(tmp_path / "panic.aedat4", [lz4_frame], compression=1)
+    with pytest.raises(DataError, match=r"panic\.aedat4.*corrupt AEDAT4"):
+        D.read_events(path)
+
+
+def test_aedat4_declared_sizes_are_checked_before_decoding(tmp_path):
+    ok = _aedat4_file(tmp_path / "ok.aedat4", [_flat_events([(10, 1, 2, True)])])
+    raw = bytearray(ok.read_bytes())
+    huge = bytearray(raw)
+    huge[14:18] = struct.pack("<I", 2**31)  # a 2 GiB header in a tiny file: aedat allocated it and aborted
+    (tmp_path / "huge.aedat4").write_bytes(bytes(huge))
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from neuro.cli import main\nsys.exit(main(['events', 'info', sys.argv[1]]))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "huge.aedat4")], capture_output=True, text=True,
+                       timeout=120, env=_env())
+    assert r.returncode == 2 and "huge.aedat4" in r.stderr and "declares 2147483648 bytes" in r.stderr
+    desc = bytearray(raw)
+    at = raw.find(b"<dv") - 4
+    desc[at : at + 4] = struct.pack("<I", 10**6)  # the description string runs past the header
+    (tmp_path / "desc.aedat4").write_bytes(bytes(desc))
+    with pytest.raises(DataError, match=r"desc\.aedat4.*description runs past the header"):
+        D.read_events(tmp_path / "desc.aedat4")
+    packet = bytearray(raw)
+    at = 18 + struct.unpack_from("<I", raw, 14)[0] + 4  # the first packet's length
+    packet[at : at + 4] = struct.pack("<I", 2**32 - 1)
+    (tmp_path / "packet.aedat4").write_bytes(bytes(packet))
+    with pytest.raises(DataError, match=r"packet\.aedat4.*packet 0 .* declares 4294967295 bytes"):
+        D.read_events(tmp_path / "packet.aedat4")
+
+
+# ----------------------------------------------------------------------------- Prophesee RAW
+
+
+def test_evt3_with_a_long_header_is_read(shared_data, tmp_path):
+    src = (shared_data / "fixtures" / "evt3_sample.raw").read_bytes()
+    pos = src.index(b"\n") + 1  # after the first header line
+    extra = b"".join(b"%% comment line %03d padding the header of a real camera file\n" % k for k in range(78))
+    (tmp_path / "long.raw").write_bytes(src[:pos] + extra + src[pos:])
+    assert len(extra) > 4096
+    long, ref = D.read_events(tmp_path / "long.raw"), D.read_events(shared_data / "fixtures" / "evt3_sample.raw")
+    np.testing.assert_array_equal(long.events, ref.events)
+
+
+def test_raw_files_the_decoder_cannot_read_raise_data_error(tmp_path):
+    (tmp_path / "header_only.raw").write_bytes(b"% evt 3.0\n% geometry 640x480\n")
+    empty = D.read_events(tmp_path / "header_only.raw")
+    assert len(empty.events) == 0 and empty.sensor_size == (640, 480, 2)
+    (tmp_path / "junk.raw").write_bytes(b"% evt 2.0\n" + bytes([0x00, 0x00, 0x00, 0x50]) * 4)  # word type 0x5
+    with pytest.raises(DataError, match=r"junk\.raw.*EVT2 word 0 .* unknown type 0x5"):  # expelliarmus gave None
+        D.read_events(tmp_path / "junk.raw")
+    (tmp_path / "cut.raw").write_bytes(b"% evt 3.0\n% geometry 64")  # expelliarmus looped forever on this
+    with pytest.raises(DataError, match=r"cut\.raw.*ends inside its '%' header"):
+        D.read_events(tmp_path / "cut.raw")
+    (tmp_path / "geom.raw").write_bytes(b"% evt 3.0\n% format EVT3;width=abc;height=480\n")
+    with pytest.raises(DataError, match=r"geom\.raw.*format width = 'abc' is not an integer"):
+        D.read_events(tmp_path / "geom.raw")
+
+
+def test_detect_format_reads_only_the_head(tmp_path):
+    big = tmp_path / "big.aedat4"
+    with open(big, "wb") as f:
+        f.write(AEDAT4_MAGIC)
+        f.truncate(256 << 20)  # sparse: 256 MiB of zeros
+    tracemalloc.start()
+    try:
+        assert D.detect_format(big) == "aedat4"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the old read_bytes() held the whole file
 
 
 # ----------------------------------------------------------------------------- audio, spiking FSDD
