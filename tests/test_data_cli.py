@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from neuro.cli import main
+
 
 def _neuro(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "neuro", *args], capture_output=True, text=True, timeout=600)
@@ -41,3 +43,28 @@ def test_bench_data_matches_tonic(shared_data):
     assert d["samples"] == 1000
     tonic_row = next(x for x in d["rows"] if x["name"] == "tonic")
     assert tonic_row["frames_equal"] is True
+
+
+def test_events_plot_bins(shared_data, tmp_path, capsys):
+    src = str(shared_data / "fixtures" / "sample_nmnist.bin")
+    assert main(["events", "plot", src, "-o", str(tmp_path / "one.png"), "--bins", "1"]) == 0  # one panel failed
+    assert (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
+    for bins in ("0", "-3", "1000"):
+        assert main(["events", "plot", src, "-o", str(tmp_path / "x.png"), "--bins", bins]) == 2
+        assert "--bins must be between 1 and 64" in capsys.readouterr().err
+    assert main(["events", "plot", src, "-o", str(tmp_path / "missing" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "--output: folder" in err and "does not exist" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_events_info_on_absolute_timestamps_and_corrupt_files(shared_data, tmp_path, capsys):
+    assert main(["events", "info", str(shared_data / "fixtures" / "sample.aedat4"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["t_first_us"] > 1.6e15 and 0 < d["duration_us"] < 1_000_000 and d["events"] == 111_954
+    raw = bytearray((shared_data / "fixtures" / "sample.aedat4").read_bytes())
+    raw[14:18] = (2**31).to_bytes(4, "little")  # a 2 GiB header in a 1 MB file (aborted under a memory limit)
+    (tmp_path / "huge.aedat4").write_bytes(bytes(raw))
+    assert main(["events", "info", str(tmp_path / "huge.aedat4")]) == 2
+    err = capsys.readouterr().err
+    assert "huge.aedat4" in err and "header declares 2147483648 bytes" in err

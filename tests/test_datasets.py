@@ -3,10 +3,16 @@ transforms, datasets, downloads from a local HTTP server, audio to spikes."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import http.server
+import os
+import struct
+import subprocess
+import sys
 import threading
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -15,7 +21,7 @@ import pytest
 import torch
 
 import neuro.datasets as D
-from neuro.errors import DataError, DatasetNotFoundError
+from neuro.errors import ConfigError, DataError, DatasetNotFoundError
 
 # ----------------------------------------------------------------------------- real fixtures
 
@@ -180,6 +186,345 @@ def test_transforms_behave():
     clean = D.make_events(t=[0, 100, 50_000], x=[5, 6, 30], p=[0, 0, 0], y=[5, 5, 30])
     kept = D.Denoise((34, 34, 2), 1000)(clean)
     assert kept["t"].tolist() == [100]
+
+
+# ----------------------------------------------------------------------------- absolute timestamps (AEDAT4)
+
+
+def _denoise_reference(ev, sensor_size, filter_time):
+    """Brute force: keep an event when some event at its pixel or a neighbour has a time in [t - filter_time, t)."""
+    W, H, _ = sensor_size
+    audio = "y" not in ev.dtype.names
+    xs, ts = ev["x"].tolist(), ev["t"].tolist()
+    ys = [0] * len(xs) if audio else ev["y"].tolist()
+    by_pixel: dict[tuple[int, int], list[int]] = {}
+    for x, y, t in zip(xs, ys, ts, strict=True):
+        by_pixel.setdefault((x, y), []).append(t)
+    for times in by_pixel.values():
+        times.sort()
+    keep = []
+    for x, y, t in zip(xs, ys, ts, strict=True):
+        found = False
+        for q in [(x + dx, y + dy) for dx in (-1, 0, 1) for dy in ((0,) if audio else (-1, 0, 1))]:
+            times = by_pixel.get(q, [])
+            k = bisect.bisect_left(times, t) - 1  # the latest time strictly before t
+            found = found or (k >= 0 and t - times[k] <= filter_time)
+        keep.append(found)
+    return np.array(keep)
+
+
+def _frames_reference(ev, sensor_size, n_bins, t0, span):
+    """Plain loop: event k goes to bin floor((t - t0) * n_bins / span), computed in Python integers."""
+    W, H, P = sensor_size
+    out = np.zeros((n_bins, P, H, W), np.float32)
+    for x, y, t, p in zip(ev["x"].tolist(), ev["y"].tolist(), ev["t"].tolist(), ev["p"].tolist(), strict=True):
+        b = (t - t0) * n_bins // span
+        if 0 <= b < n_bins:
+            out[b, p, y, x] += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def aedat4(shared_data):
+    return D.read_events(shared_data / "fixtures" / "sample.aedat4")
+
+
+def test_denoise_on_absolute_timestamps_matches_brute_force(aedat4):
+    s = aedat4
+    assert s.events["t"].min() > 1.6e15  # µs since 1970
+    ref = _denoise_reference(s.events, s.sensor_size, 10_000)
+    full = D.Denoise(filter_time=10_000)(s)  # an EventStream in, an EventStream out
+    assert isinstance(full, D.EventStream) and full.sensor_size == s.sensor_size
+    np.testing.assert_array_equal(full.events, s.events[ref])
+    shifted = s.events.copy()
+    shifted["t"] -= shifted["t"].min()  # the same recording on a relative clock keeps the same events
+    np.testing.assert_array_equal(D.Denoise(s.sensor_size)(shifted)[["x", "y", "p"]], full.events[["x", "y", "p"]])
+    assert 60_000 < len(full.events) < 100_000  # the old int64 key overflowed and kept 11,300
+
+
+def test_denoise_audio_and_simultaneous_events():
+    g = np.random.default_rng(3)
+    t = np.sort(g.integers(0, 40_000, 3000)) + 1_700_000_000_000_000
+    audio = D.make_events(t=t, x=g.integers(0, 50, 3000))
+    np.testing.assert_array_equal(D.Denoise((50, 1, 1), 300)(audio), audio[_denoise_reference(audio, (50, 1, 1), 300)])
+    same_time = D.make_events(t=[5, 5], x=[3, 4], p=[0, 0], y=[3, 3])
+    assert len(D.Denoise((34, 34, 2), 100)(same_time)) == 0
+
+
+def test_frames_and_crops_on_absolute_timestamps_match_references(aedat4):
+    s = aedat4
+    ev, sensor = s.events, s.sensor_size
+    t_first, t_last = int(ev["t"].min()), int(ev["t"].max())
+    f = D.ToFrame(time_window=50_000)(s)
+    n = (t_last - t_first) // 50_000 + 1
+    np.testing.assert_array_equal(f, _frames_reference(ev, sensor, n, t_first, n * 50_000))
+    f7 = D.ToFrame(sensor, n_time_bins=7)(ev)
+    np.testing.assert_array_equal(f7, _frames_reference(ev, sensor, 7, t_first, t_last - t_first + 1))
+    start = t_first + 123_456  # an explicit origin in µs
+    f3 = D.ToFrame(sensor, n_time_bins=3, t0=start)(ev)
+    np.testing.assert_array_equal(f3, _frames_reference(ev, sensor, 3, start, t_last - start + 1))
+    with pytest.raises(ConfigError, match="absolute timestamp"):  # was a 35 PiB allocation
+        D.ToFrame(sensor, time_window=1000, t0="zero")(ev)
+    crop = D.CropTime(0, 100_000)(s)
+    expect = [k for k, t in enumerate(ev["t"].tolist()) if 0 <= t - t_first < 100_000]
+    assert len(crop.events) == len(expect) > 10_000  # was 0
+    np.testing.assert_array_equal(crop.events, ev[expect])
+    assert len(D.CropTime(0, 100_000, t0="zero")(ev)) == 0  # times as stored: nothing before 1970 + 0.1 s
+    window = D.CropTime(100_000, 200_000, t0=t_first)(ev)
+    assert window["t"].min() >= t_first + 100_000 and window["t"].max() < t_first + 200_000
+    sp = D.to_sparse(ev, sensor, 50_000).to_dense().numpy()
+    np.testing.assert_array_equal(sp, f)
+
+
+def test_every_transform_accepts_an_event_stream(aedat4):
+    s = aedat4
+    ev = s.events
+    for tr in (D.DropEvent(0.5, seed=1), D.TimeJitter(50, seed=1), D.SpatialJitter(s.sensor_size, 1.0, seed=1),
+               D.CropTime(0, 50_000), D.Denoise(s.sensor_size), D.Downsample(spatial_factor=1)):
+        out = tr(s)
+        assert isinstance(out, D.EventStream) and out.format == "aedat4" and out.path == s.path
+        again = type(tr)(**{k: v for k, v in vars(tr).items() if not k.startswith("_")})(ev)  # fresh rng
+        np.testing.assert_array_equal(out.events, again)
+    j = D.TimeJitter(50, seed=1)(s)
+    assert np.abs(np.sort(j.events["t"]) - ev["t"]).max() < 1000 and np.all(np.diff(j.events["t"]) >= 0)
+    d = D.Downsample(spatial_factor=4)(s)
+    assert d.sensor_size == (80, 60, 2) and d.events["x"].max() < 80
+    assert D.Compose([D.Downsample(spatial_factor=4), D.ToFrame(n_time_bins=2)])(s).shape == (2, 2, 60, 80)
+    audio = D.EventStream(D.make_events(t=[1, 2], x=[0, 699]), (700, 1, 1), "shd_hdf5")
+    assert D.ChannelShift(700, 0, seed=0)(audio).events["x"].tolist() == [0, 699]
+    with pytest.raises(ConfigError, match="sensor_size"):
+        D.ToFrame(n_time_bins=2)(ev)  # a bare array carries no sensor size
+
+
+def test_transform_options_are_checked():
+    for bad in (lambda: D.ToFrame((34, 34, 2), time_window=0), lambda: D.ToFrame((34, 34, 2), n_time_bins=-1),
+                lambda: D.ToFrame((34, 34, 2), n_time_bins=2, t0="last"), lambda: D.Downsample(spatial_factor=0),
+                lambda: D.CropTime(10, 5), lambda: D.Denoise((34, 34, 2), -1)):
+        with pytest.raises(ConfigError):
+            bad()
+    ev = D.make_events(t=[0, 10], x=[40, 1], p=[0, 1], y=[0, 0])  # x=40 is outside a 34-pixel sensor
+    for tr in (D.ToFrame((34, 34, 2), n_time_bins=2), D.Denoise((34, 34, 2))):
+        with pytest.raises(DataError, match="outside the sensor"):
+            tr(ev)
+
+
+# ----------------------------------------------------------------------------- readers refuse what a format cannot hold
+
+
+def _dat(path, header: bytes, t, x, y, p):
+    words = np.empty(2 * len(t), "<u4")
+    words[0::2] = np.asarray(t, np.uint64) & 0xFFFFFFFF
+    words[1::2] = np.asarray(x) | (np.asarray(y) << 14) | (np.asarray(p) << 28)
+    path.write_bytes(header + bytes([0, 8]) + words.tobytes())
+    return path
+
+
+def test_nmnist_events_outside_the_sensor_are_refused(tmp_path):
+    ev = D.make_events(t=[5, 100], x=[1, 34], p=[0, 1], y=[3, 4])
+    D.write_nmnist(tmp_path / "wide.bin", ev)
+    with pytest.raises(DataError, match=r"wide\.bin.*outside the sensor.*x in \[1, 34\]"):
+        D.read_events(tmp_path / "wide.bin")
+    assert len(D.read_nmnist(tmp_path / "wide.bin", sensor_size=(240, 180, 2))) == 2  # another ATIS sensor
+
+
+def test_dat_header_and_events_are_validated(tmp_path):
+    t, x, y, p = [10, 20], [1, 2], [3, 4], [0, 1]
+    for name, header, msg in [("neg.dat", b"% Width -5\n% Height 10\n", "width -5"),
+                              ("zero.dat", b"% Width 10\n% Height 0\n", "height 0"),
+                              ("word.dat", b"% Width 1O\n% Height 10\n", "Width = '1O' is not an integer"),
+                              ("geom.dat", b"% geometry 12x\n", "geometry"),
+                              ("small.dat", b"% Width 2\n% Height 10\n", "outside the sensor")]:
+        with pytest.raises(DataError, match=rf"{name}.*{msg}"):
+            D.read_events(_dat(tmp_path / name, header, t, x, y, p))
+    with pytest.raises(DataError, match=r"pol\.dat.*polarity 3"):
+        D.read_events(_dat(tmp_path / "pol.dat", b"% Width 10\n", t, x, y, [0, 3]))
+    with pytest.raises(DataError, match=r"back\.dat.*back in time at event 1"):  # a drop too small to be a wrap
+        D.read_events(_dat(tmp_path / "back.dat", b"% Width 10\n", [5000, 4000], x, y, p))
+    with pytest.raises(DataError, match=r"cut\.dat.*ends inside its '%' header"):
+        (tmp_path / "cut.dat").write_bytes(b"% Width 10\n% Hei")
+        D.read_events(tmp_path / "cut.dat")
+
+
+def test_missing_and_non_regular_files_raise_data_error(tmp_path):
+    for reader in (D.read_events, D.read_nmnist, D.read_prophesee_dat, D.read_aedat4, D.read_prophesee_raw):
+        with pytest.raises(DataError, match=r"nothing\.bin"):
+            reader(tmp_path / "nothing.bin")
+    (tmp_path / "folder.bin").mkdir()
+    with pytest.raises(DataError, match=r"folder\.bin.*not a regular file"):
+        D.read_events(tmp_path / "folder.bin")
+
+
+def _shd(tmp_path, name, samples, labels=None, keys=None):
+    labels = [0] * len(samples) if labels is None else labels
+    D.write_shd(tmp_path / name, samples, labels, keys or ["a", "b"])
+    return tmp_path / name
+
+
+def test_shd_values_are_validated(tmp_path):
+    bad_channel = _shd(tmp_path, "ch.h5", [D.make_events(t=[0, 10], x=[3, 700])])
+    with pytest.raises(DataError, match=r"ch\.h5.*channel 700"):
+        D.read_events(bad_channel)
+    neg = tmp_path / "neg.h5"
+    _shd(tmp_path, "neg.h5", [D.make_events(t=[0, 10], x=[3, 4])])
+    import h5py
+
+    with h5py.File(neg, "r+") as f:
+        f["spikes/times"][0] = np.array([-0.5, 0.1], np.float16)
+    with pytest.raises(DataError, match=r"neg\.h5.*negative or non-finite"):
+        D.read_events(neg)
+    with pytest.raises(DataError, match=r"lab\.h5.*labels in \[5, 5\] but 2 class names"):
+        D.ShdFile(_shd(tmp_path, "lab.h5", [D.make_events([1], [1])], labels=[5]))
+    with pytest.raises(DataError, match=r"none\.h5.*no samples"):
+        D.read_events(_shd(tmp_path, "none.h5", []))
+    with h5py.File(tmp_path / "nolabels.h5", "w") as f:
+        f.create_dataset("spikes/times", (1,), dtype=h5py.vlen_dtype(np.float16))
+        f.create_dataset("spikes/units", (1,), dtype=h5py.vlen_dtype(np.uint16))
+        f.create_group("labels")  # a group where a dataset belongs: h5py would raise a raw error later
+    with pytest.raises(DataError, match=r"nolabels\.h5.*'labels' is missing or not a dataset"):
+        D.ShdFile(tmp_path / "nolabels.h5")
+
+
+def test_corrupt_shd_heap_is_refused_before_h5py_reads_it(tmp_path):
+    """A heap object whose size field grew by 2048 made h5py spin forever inside spikes/times."""
+    path = _shd(tmp_path, "spin.h5", [D.make_events(t=np.arange(50) * 1000, x=np.arange(50) % 700)] * 4)
+    raw = bytearray(path.read_bytes())
+    first_object = raw.find(b"GCOL") + 16
+    raw[first_object + 9] ^= 1 << 3  # size field of the first heap object (+2048)
+    path.write_bytes(bytes(raw))
+    code = "import sys, neuro.datasets as D\nf = D.ShdFile(sys.argv[1])\n[f.events(i) for i in range(len(f))]"
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                       env=_env())
+    assert r.returncode == 1 and "DataError" in r.stderr and "spin.h5" in r.stderr and "heap" in r.stderr
+
+
+def _env() -> dict:
+    import neuro
+
+    return {**os.environ, "PYTHONPATH": str(Path(neuro.__file__).resolve().parents[1])}
+
+
+# ----------------------------------------------------------------------------- AEDAT4 written here
+
+
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+
+
+def _flat_ioheader(description: str, compression: int = 0) -> bytes:
+    """An ``IOHE`` flatbuffer: root offset, identifier, vtable, table (compression, data table position, string)."""
+    d = description.encode()
+    b = struct.pack("<I", 24) + b"IOHE" + struct.pack("<HHHHH", 10, 20, 4, 8, 16) + bytes(6)
+    b += struct.pack("<iiqI", 16, compression, -1, 4) + struct.pack("<I", len(d)) + d + b"\0"
+    return b + bytes(-len(b) % 8)
+
+
+def _flat_events(events) -> bytes:
+    """A size-prefixed ``EVTS`` packet of ``(t, x, y, on)`` events."""
+    body = struct.pack("<I", 16) + b"EVTS" + struct.pack("<HHH", 6, 8, 4) + bytes(2) + struct.pack("<iI", 8, 8)
+    body += bytes(4) + struct.pack("<I", len(events))
+    body += b"".join(struct.pack("<qhh?xxx", t, x, y, on) for t, x, y, on in events)
+    return struct.pack("<I", len(body)) + body
+
+
+def _aedat4_file(path, payloads, width=34, height=34, compression=0):
+    desc = (f'<dv version="2.0"><node name="outInfo" path="/o/"><node name="0" path="/o/0/">'
+            f'<attr key="typeIdentifier" type="string">EVTS</attr><node name="info" path="/o/0/info/">'
+            f'<attr key="sizeX" type="int">{width}</attr><attr key="sizeY" type="int">{height}</attr>'
+            f"</node></node></node></dv>")
+    head = _flat_ioheader(desc, compression)
+    out = AEDAT4_MAGIC + struct.pack("<I", len(head)) + head
+    out += b"".join(struct.pack("<II", 0, len(p)) + p for p in payloads)
+    path.write_bytes(out)
+    return path
+
+
+def test_aedat4_written_here_is_read_and_validated(tmp_path):
+    ok = _aedat4_file(tmp_path / "ok.aedat4", [_flat_events([(10, 1, 2, True), (20, 3, 4, False)]),
+                                               _flat_events([(30, 33, 33, True)])])
+    s = D.read_events(ok)
+    assert s.sensor_size == (34, 34, 2) and s.events["t"].tolist() == [10, 20, 30]
+    assert s.events["p"].tolist() == [1, 0, 1] and s.events["x"].tolist() == [1, 3, 33]
+    for name, events, msg in [("back.aedat4", [(30, 1, 1, True), (20, 1, 1, True)], "back in time at event 1"),
+                              ("wide.aedat4", [(10, 34, 1, True)], "outside the sensor"),
+                              ("neg.aedat4", [(-5, 1, 1, True)], "negative timestamp")]:
+        with pytest.raises(DataError, match=rf"{name}.*{msg}"):
+            D.read_events(_aedat4_file(tmp_path / name, [_flat_events(events)]))
+    with pytest.raises(DataError, match=r"flat\.aedat4.*sensor size \(0, 34, 2\)"):
+        D.read_events(_aedat4_file(tmp_path / "flat.aedat4", [], width=0))
+
+
+def test_aedat4_rust_panic_becomes_data_error(tmp_path):
+    """An LZ4 packet that unpacks to 4 bytes makes the aedat decoder panic (pyo3 PanicException, a BaseException)."""
+    lz4_frame = bytes.fromhex("04224d184040c0") + struct.pack("<I", 4 | 1 << 31) + b"\1\2\3\4" + bytes(4)
+    path = _aedat4_file(tmp_path / "panic.aedat4", [lz4_frame], compression=1)
+    with pytest.raises(DataError, match=r"panic\.aedat4.*corrupt AEDAT4"):
+        D.read_events(path)
+
+
+def test_aedat4_declared_sizes_are_checked_before_decoding(tmp_path):
+    ok = _aedat4_file(tmp_path / "ok.aedat4", [_flat_events([(10, 1, 2, True)])])
+    raw = bytearray(ok.read_bytes())
+    huge = bytearray(raw)
+    huge[14:18] = struct.pack("<I", 2**31)  # a 2 GiB header in a tiny file: aedat allocated it and aborted
+    (tmp_path / "huge.aedat4").write_bytes(bytes(huge))
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from neuro.cli import main\nsys.exit(main(['events', 'info', sys.argv[1]]))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "huge.aedat4")], capture_output=True, text=True,
+                       timeout=120, env=_env())
+    assert r.returncode == 2 and "huge.aedat4" in r.stderr and "declares 2147483648 bytes" in r.stderr
+    desc = bytearray(raw)
+    at = raw.find(b"<dv") - 4
+    desc[at : at + 4] = struct.pack("<I", 10**6)  # the description string runs past the header
+    (tmp_path / "desc.aedat4").write_bytes(bytes(desc))
+    with pytest.raises(DataError, match=r"desc\.aedat4.*description runs past the header"):
+        D.read_events(tmp_path / "desc.aedat4")
+    packet = bytearray(raw)
+    at = 18 + struct.unpack_from("<I", raw, 14)[0] + 4  # the first packet's length
+    packet[at : at + 4] = struct.pack("<I", 2**32 - 1)
+    (tmp_path / "packet.aedat4").write_bytes(bytes(packet))
+    with pytest.raises(DataError, match=r"packet\.aedat4.*packet 0 .* declares 4294967295 bytes"):
+        D.read_events(tmp_path / "packet.aedat4")
+
+
+# ----------------------------------------------------------------------------- Prophesee RAW
+
+
+def test_evt3_with_a_long_header_is_read(shared_data, tmp_path):
+    src = (shared_data / "fixtures" / "evt3_sample.raw").read_bytes()
+    pos = src.index(b"\n") + 1  # after the first header line
+    extra = b"".join(b"%% comment line %03d padding the header of a real camera file\n" % k for k in range(78))
+    (tmp_path / "long.raw").write_bytes(src[:pos] + extra + src[pos:])
+    assert len(extra) > 4096
+    long, ref = D.read_events(tmp_path / "long.raw"), D.read_events(shared_data / "fixtures" / "evt3_sample.raw")
+    np.testing.assert_array_equal(long.events, ref.events)
+
+
+def test_raw_files_the_decoder_cannot_read_raise_data_error(tmp_path):
+    (tmp_path / "header_only.raw").write_bytes(b"% evt 3.0\n% geometry 640x480\n")
+    empty = D.read_events(tmp_path / "header_only.raw")
+    assert len(empty.events) == 0 and empty.sensor_size == (640, 480, 2)
+    (tmp_path / "junk.raw").write_bytes(b"% evt 2.0\n" + bytes([0x00, 0x00, 0x00, 0x50]) * 4)  # word type 0x5
+    with pytest.raises(DataError, match=r"junk\.raw.*EVT2 word 0 .* unknown type 0x5"):  # expelliarmus gave None
+        D.read_events(tmp_path / "junk.raw")
+    (tmp_path / "cut.raw").write_bytes(b"% evt 3.0\n% geometry 64")  # expelliarmus looped forever on this
+    with pytest.raises(DataError, match=r"cut\.raw.*ends inside its '%' header"):
+        D.read_events(tmp_path / "cut.raw")
+    (tmp_path / "geom.raw").write_bytes(b"% evt 3.0\n% format EVT3;width=abc;height=480\n")
+    with pytest.raises(DataError, match=r"geom\.raw.*format width = 'abc' is not an integer"):
+        D.read_events(tmp_path / "geom.raw")
+
+
+def test_detect_format_reads_only_the_head(tmp_path):
+    big = tmp_path / "big.aedat4"
+    with open(big, "wb") as f:
+        f.write(AEDAT4_MAGIC)
+        f.truncate(256 << 20)  # sparse: 256 MiB of zeros
+    tracemalloc.start()
+    try:
+        assert D.detect_format(big) == "aedat4"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the old read_bytes() held the whole file
 
 
 # ----------------------------------------------------------------------------- audio, spiking FSDD

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from neuro.commands.options import output_file, positive_int
 from neuro.commands.registry import arg, command, print_json, print_table
+from neuro.errors import ConfigError
+
+MAX_PLOT_BINS = 64
 
 
 def _describe(path: str) -> dict:
+    import numpy as np
+
     from neuro.datasets import read_events
 
     s = read_events(path)
     e = s.events
+    values, counts = np.unique(e["p"], return_counts=True)
     return {
         "file": path,
         "format": s.format,
         "events": int(len(e)),
         "duration_us": s.duration_us,
-        "t_first_us": int(e["t"][0]) if len(e) else None,
-        "t_last_us": int(e["t"][-1]) if len(e) else None,
+        "t_first_us": int(e["t"].min()) if len(e) else None,
+        "t_last_us": int(e["t"].max()) if len(e) else None,
         "sensor_size": list(s.sensor_size),
         "fields": list(e.dtype.names),
-        "polarity_counts": {int(k): int(v) for k, v in zip(*__import__("numpy").unique(e["p"], return_counts=True),
-                                                            strict=True)},
+        "polarity_counts": {int(k): int(v) for k, v in zip(values, counts, strict=True)},
     }
 
 
@@ -41,8 +46,12 @@ def events_info(args) -> int:
 @command("events plot", help="save a view of an event file as PNG (frames for cameras, a raster for audio)",
          args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
                arg("-o", "--output", type=output_file, required=True, help="PNG file to write"),
-               arg("--bins", type=int, default=6, help="time slices shown side by side (camera recordings)")])
+               arg("--bins", type=int, default=6,
+                   help=f"time slices shown side by side, camera recordings (1-{MAX_PLOT_BINS})")])
 def events_plot(args) -> int:
+    if not 1 <= args.bins <= MAX_PLOT_BINS:
+        raise ConfigError(f"--bins must be between 1 and {MAX_PLOT_BINS} (frames side by side), got {args.bins}")
+    out = args.output
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,26 +61,31 @@ def events_plot(args) -> int:
 
     s = read_events(args.file)
     e = s.events
+    t0 = int(e["t"].min()) if len(e) else 0
     if "y" in e.dtype.names:
         frames = to_dense(e, s.sensor_size, args.bins)
-        fig, axes = plt.subplots(1, args.bins, figsize=(2.2 * args.bins, 2.6))
-        span = s.duration_us / args.bins / 1000
-        for k, ax in enumerate(axes):
-            img = frames[k, 1] - (frames[k, 0] if frames.shape[1] > 1 else 0)
+        fig, axes = plt.subplots(1, args.bins, figsize=(2.2 * args.bins, 2.6), squeeze=False)
+        span = (s.duration_us + 1) / args.bins / 1000
+        for k, ax in enumerate(axes[0]):
+            img = frames[k, 1] - frames[k, 0] if frames.shape[1] > 1 else frames[k, 0]
             lim = max(abs(img).max(), 1)
             ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
             ax.set_title(f"{k * span:.0f}-{(k + 1) * span:.0f} ms", fontsize=8)
             ax.axis("off")
     else:
         fig, ax = plt.subplots(figsize=(8, 4))
-        ax.scatter(e["t"] / 1000, e["x"], s=0.5, c="k")
-        ax.set_xlabel("time (ms)")
+        ax.scatter((e["t"] - t0) / 1000, e["x"], s=0.5, c="k")
+        ax.set_xlabel("time from the first event (ms)")
         ax.set_ylabel("channel")
     fig.suptitle(f"{s.format}: {len(e)} events")
     fig.tight_layout()
-    fig.savefig(args.output, dpi=100)
-    plt.close(fig)
-    print(f"saved {args.output}")
+    try:
+        fig.savefig(out, dpi=100)
+    except OSError as e:
+        raise ConfigError(f"--output: cannot write {out} ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+    print(f"saved {out}")
     return 0
 
 
