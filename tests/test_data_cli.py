@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from neuro.cli import main
 
 
@@ -52,7 +54,9 @@ def test_events_plot_bins(shared_data, tmp_path, capsys):
     for bins in ("0", "-3", "1000"):
         assert main(["events", "plot", src, "-o", str(tmp_path / "x.png"), "--bins", bins]) == 2
         assert "--bins must be between 1 and 64" in capsys.readouterr().err
-    assert main(["events", "plot", src, "-o", str(tmp_path / "missing" / "x.png")]) == 2
+    with pytest.raises(SystemExit) as e:  # a usage error from the option's type
+        main(["events", "plot", src, "-o", str(tmp_path / "missing" / "x.png")])
+    assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--output: folder" in err and "does not exist" in err
     assert not (tmp_path / "x.png").exists()
