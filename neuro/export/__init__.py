@@ -1,5 +1,5 @@
 """Hardware export: NIR graphs (and their import)."""
 
-from neuro.export.nir import from_nir, to_nir, write_nir
+from neuro.export.nir import from_nir, read_nir, to_nir, validate_graph, write_nir
 
-__all__ = ["from_nir", "to_nir", "write_nir"]
+__all__ = ["from_nir", "read_nir", "to_nir", "validate_graph", "write_nir"]
