@@ -248,3 +248,33 @@ def test_wrong_input_shape_and_output_folder_in_cli_terms(tmp_path, checkpoint, 
     assert main(["export", "x.ckpt", "--to", "nir", str(tmp_path / "nowhere" / "m.nir")]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_loihi_layers_fold_each_neurons_own_input_gain():
+    """r differs per neuron: each weight row gets its neuron's r * dt / tau (not the first one's for all)."""
+    from neuro.export.nir import nir_float_layers
+
+    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([2])}),
+                            "w": nir.Linear(weight=np.eye(2, dtype=np.float32)),
+                            "n": nir.LIF(tau=np.full(2, 2e-3), r=np.array([1.0, 2.0]), v_leak=np.zeros(2),
+                                         v_threshold=np.ones(2), v_reset=np.zeros(2)),
+                            "output": nir.Output({"output": np.array([2])})},
+                     edges=[("input", "w"), ("w", "n"), ("n", "output")], metadata={"dt": 1e-3})
+    (layer,) = nir_float_layers(g)
+    np.testing.assert_allclose(layer.weight, np.diag([0.5, 1.0]))
+
+
+def test_loihi_layers_refuse_a_delay_after_a_mixing_linear():
+    from neuro.export.nir import nir_float_layers
+
+    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([2])}),
+                            "mix": nir.Linear(weight=np.full((2, 2), 0.5, np.float32)),
+                            "d": nir.Delay(delay=np.array([1e-3, 2e-3])),
+                            "w": nir.Linear(weight=np.eye(2, dtype=np.float32)),
+                            "n": nir.LIF(tau=np.full(2, 2e-3), r=np.full(2, 2.0), v_leak=np.zeros(2),
+                                         v_threshold=np.ones(2), v_reset=np.zeros(2)),
+                            "output": nir.Output({"output": np.array([2])})},
+                     edges=[("input", "mix"), ("mix", "d"), ("d", "w"), ("w", "n"), ("n", "output")],
+                     metadata={"dt": 1e-3})
+    with pytest.raises(ConfigError, match="only a delay after a fan-out Linear"):
+        nir_float_layers(g)
