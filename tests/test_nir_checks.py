@@ -278,3 +278,10 @@ def test_loihi_layers_refuse_a_delay_after_a_mixing_linear():
                      metadata={"dt": 1e-3})
     with pytest.raises(ConfigError, match="only a delay after a fan-out Linear"):
         nir_float_layers(g)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without CUDA")
+def test_run_on_the_gpu_backend_without_a_gpu(nir_file, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((5, 6), np.float32))
+    assert main(["run", str(nir_file), "--input", str(tmp_path / "x.npy"), "--backend", "gpu"]) == 2
+    assert "--backend gpu needs a CUDA GPU" in capsys.readouterr().err

@@ -181,7 +181,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from neuro.errors import DataError, NeuroError
+    from neuro.errors import ConfigError, DataError, NeuroError
     from neuro.export.nir import (
         READOUTS,
         check_dt,
@@ -194,6 +194,8 @@ def run(args) -> int:
     from neuro.neurons import SpikingNeuron
 
     dt = check_dt(args.dt, "--dt") if args.dt is not None else None
+    if args.backend == "gpu" and not torch.cuda.is_available():
+        raise ConfigError("--backend gpu needs a CUDA GPU and none is available; use --backend cpu or torch")
     if args.output:
         check_output_path(args.output, "--output")
     graph = read_nir(args.model)
