@@ -59,7 +59,13 @@ KINDS = [
          "fuzz_harness:shd_sizes"),
     Kind("wav", "fsdd/recordings/0_george_0.wav", "neuro.datasets:read_wav", "fuzz_harness:check_wav", 12, 44),
     Kind("idx", "fuzz_harness:make_idx", "neuro.datasets:read_idx", "fuzz_harness:check_idx", 4, 16),
+    Kind("nir", "fuzz_harness:make_nir", "fuzz_harness:read_nir_model", "fuzz_harness:check_nir", 8, 2048,
+         "fuzz_harness:shd_sizes"),
+    Kind("net", "fuzz_harness:make_net", "fuzz_harness:read_net", "fuzz_harness:check_net", 8, 2048,
+         "fuzz_harness:shd_sizes"),
 ]
+# the HDF5 readers parse in a forked child with its own time limit; keep it inside the per-file alarm
+HDF5_TIMEOUT = 2.0
 
 
 def resolve(spec: str):
@@ -86,6 +92,52 @@ def make_idx(folder: Path) -> Path:
     data = np.arange(60, dtype=np.uint8).reshape(3, 4, 5)
     path.write_bytes(bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in data.shape) + data.tobytes())
     return path
+
+
+def _delay_model():
+    """A small delay model (fan-out, delays, readout horizon): the richest graph neuro exports."""
+    import torch
+
+    from neuro.models.delay_snn import DelaySNN
+
+    torch.manual_seed(0)
+    return DelaySNN(n_in=6, hidden=5, n_layers=1, n_out=3, max_delay=4, input_length=10).eval()
+
+
+def make_nir(folder: Path) -> Path:
+    """A small ``.nir`` graph written by the project's exporter."""
+    from neuro.export import write_nir
+
+    path = Path(folder) / "delay.nir"
+    write_nir(_delay_model(), path, dt=1e-3)
+    return path
+
+
+def make_net(folder: Path) -> Path:
+    """A small ``.net`` Loihi deployment file written by the project's exporter."""
+    from neuro.hardware.loihi import export_loihi
+
+    path = Path(folder) / "delay.net"
+    export_loihi(_delay_model(), path)
+    return path
+
+
+def read_nir_model(path):
+    """A ``.nir`` graph through the validated reader, built into a module by ``from_nir`` (errors name the file)."""
+    import neuro.hdf5
+    from neuro.export import from_nir, read_nir
+
+    neuro.hdf5.READ_TIMEOUT = HDF5_TIMEOUT
+    return read_nir(path), from_nir(path)
+
+
+def read_net(path):
+    """A ``.net`` Loihi network through the validated reader."""
+    import neuro.hdf5
+    from neuro.hardware.loihi import load_loihi
+
+    neuro.hdf5.READ_TIMEOUT = HDF5_TIMEOUT
+    return load_loihi(path)
 
 
 def read_shd_all(path):
@@ -195,6 +247,33 @@ def check_idx(out, ref, mutation: dict) -> str | None:
     if mutation["op"] == "truncate" and out.nbytes >= ref.nbytes:
         return "a truncated file gave as many values as the original"
     return None
+
+
+def check_nir(out, ref, mutation: dict) -> str | None:
+    """NIR: a valid graph whose module takes its declared input shape and gives finite output."""
+    import nir
+    import torch
+
+    from neuro.export.nir_import import graph_input_shape, validate_graph
+
+    graph, model = out
+    if not isinstance(graph, nir.NIRGraph) or not isinstance(model, torch.nn.Module):
+        return f"returned {type(graph).__name__}, {type(model).__name__}"
+    validate_graph(graph)  # what the reader returns keeps the invariants it checks
+    with torch.no_grad():
+        y = model(torch.zeros((3, 1, *graph_input_shape(graph))))
+    return None if torch.isfinite(y).all() else "non-finite output on zero input"
+
+
+def check_net(out, ref, mutation: dict) -> str | None:
+    """Loihi: a network that validates and runs a few steps of zero input in the simulator."""
+    from neuro.hardware.loihi import LoihiNetwork, simulate
+
+    if not isinstance(out, LoihiNetwork):
+        return f"returned {type(out).__name__}"
+    out.validate()
+    r = simulate(out, np.zeros((3, 1, out.n_in), np.int64))
+    return None if len(r.spikes) == len(out.layers) else "the simulator lost a layer"
 
 
 # ----------------------------------------------------------------------------- mutants

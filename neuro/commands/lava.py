@@ -28,11 +28,23 @@ def lava_setup(args) -> int:
 def lava_run(args) -> int:
     import numpy as np
 
-    from neuro.hardware.loihi import load_loihi, simulate
+    from neuro.commands.export import load_input
+    from neuro.errors import ConfigError, DataError
+    from neuro.hardware.loihi import graded_message_bits, load_loihi, simulate
 
     net = load_loihi(args.network)
-    x = np.load(args.input)
+    x = load_input(args.input)
     x = x[:, None] if x.ndim == 2 else x
+    if x.ndim != 3 or x.shape[2] != net.n_in or 0 in x.shape[:2]:
+        raise DataError(f"--input {args.input}: shape {x.shape}; {args.network} takes [T, B, {net.n_in}] "
+                        f"(or [T, {net.n_in}]) with T, B >= 1")
+    if not np.array_equal(x, np.trunc(x)):
+        raise DataError(f"--input {args.input}: Loihi input must be spikes (0/1) or whole-number counts")
+    if graded_message_bits(x) and not net.layers[0].num_message_bits:
+        raise ConfigError(f"--input {args.input} holds counts up to {int(np.abs(x).max())}, but {args.network} reads "
+                          "binary spikes (numMessageBits = 0: every non-zero value would be one spike); binarize the "
+                          "input (x > 0) or export it for counts with neuro export --to loihi --num-message-bits 8")
+    x = x.astype(np.int64)
     out: dict = {"layers": net.sizes, "steps": int(x.shape[0]), "batch": int(x.shape[1])}
     ours = None
     if args.backend in ("loihi", "both"):

@@ -16,11 +16,15 @@ Loihi tools use:
   folded in);  ``SeqBatchNorm`` elsewhere folds into the preceding ``Affine``/``Linear``;
   dropout is dropped (identity at inference).
 
-Reading graphs back (:func:`~neuro.export.nir_import.from_nir`) is :mod:`neuro.export.nir_import`.
+The graph's metadata records ``dt`` and, for a delay model, its readout horizon (``input_length``),
+its readout (``"softmax_sum"``) and, per delayed layer, the zero steps appended to its input
+(``right_pad``).  Reading graphs back (:func:`~neuro.export.nir_import.from_nir`, the validated
+:func:`~neuro.export.nir_import.read_nir`) is :mod:`neuro.export.nir_import`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -108,19 +112,27 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     ``dt`` is the simulation step in seconds (required: it fixes every time constant).
     ``input_shape`` is the per-step input shape without batch (inferred from the first layer).
     ``target`` names a client (``"snntorch"``): nodes it cannot import raise an error naming them.
+
+    The graph's metadata records ``dt``, and for a :class:`~neuro.models.delay_snn.DelaySNN` its
+    readout horizon ``input_length`` and ``readout="softmax_sum"``; each delayed layer's
+    ``right_pad`` (zero steps appended to its input) is in the metadata of its fan-out node.
+    :func:`from_nir` honours all of them, so the graph predicts what the model predicts.
     """
-    if dt is None or dt <= 0:
+    if dt is None:
         raise ConfigError("to_nir needs the time step dt= in seconds (e.g. dt=1e-3) to convert time constants")
-    if hasattr(model, "as_sequential"):  # e.g. a reservoir: one recurrent layer (input projection + loop)
-        model = model.as_sequential()
-    mods = list(getattr(model, "net", model)) if isinstance(getattr(model, "net", model), nn.Sequential) else None
-    if mods is None:
-        raise ConfigError(f"to_nir exports nn.Sequential models (or models with a .net Sequential), got "
-                          f"{type(model).__name__}")
+    dt = check_dt(dt)
+    from neuro.models.delay_snn import DelaySNN
+
+    meta: dict[str, object] = {"producer": "neuro", "dt": dt}
+    if isinstance(model, DelaySNN):
+        meta["readout"] = "softmax_sum"
+        if model.input_length:
+            meta["input_length"] = int(model.input_length)
+    mods = _modules(model)
     model.eval()
     nodes: dict[str, nir.NIRNode] = {}
     order: list[str] = []
-    shape = list(input_shape) if input_shape is not None else None
+    shape = _check_input_shape(mods, input_shape)
     k = 0
 
     def add(node: nir.NIRNode, kind: str) -> str:
@@ -148,7 +160,8 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             bias = _np(m.bias) if m.bias is not None else np.zeros(o_n, np.float32)
             if fold:
                 weight, bias = fold_bn(weight, bias, nxt)
-            add(nir.Linear(weight=fan), "fanout")
+            pad = int(getattr(m, "right_pad", 0))
+            add(nir.Linear(weight=fan, metadata={"right_pad": pad} if pad else {}), "fanout")
             add(nir.Delay(delay=(_np(d).reshape(-1) * dt).astype(np.float32)), "delay")
             add(nir.Affine(weight=weight, bias=bias), "affine")
             shape = [o_n]
@@ -247,10 +260,61 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
                    "output": nir.Output(output_type={"output": np.array(shape)})}
     names = ["input", *order, "output"]
     g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)),
-                     metadata={"producer": "neuro", "dt": dt})
+                     metadata=meta)
     if target is not None:
         check_client(g, target)
     return g
+
+
+def _modules(model: nn.Module) -> list[nn.Module]:
+    """The layers to export, in order (through ``as_sequential()`` where a model has it, e.g. a reservoir)."""
+    if hasattr(model, "as_sequential"):  # e.g. a reservoir: one recurrent layer (input projection + loop)
+        model = model.as_sequential()
+    net = getattr(model, "net", model)
+    if not isinstance(net, nn.Sequential):
+        raise ConfigError(f"to_nir exports nn.Sequential models (or models with a .net Sequential), got "
+                          f"{type(model).__name__}")
+    return list(net)
+
+
+def check_input_shape(model: nn.Module, input_shape: Sequence[int] | None,
+                      option: str = "input_shape=") -> list[int] | None:
+    """``input_shape`` as a list after checking that it fits the model's first layer (whole sizes > 0,
+    the layer's rank and width); ``None`` when not given and not needed.  Errors name ``option``."""
+    return _check_input_shape(_modules(model), input_shape, option)
+
+
+def _check_input_shape(mods: list[nn.Module], input_shape: Sequence[int] | None,
+                       option: str = "input_shape=") -> list[int] | None:
+    first = next((m for m in mods if not isinstance(m, SeqDropout)), None)
+    if input_shape is None:
+        if isinstance(first, SeqConv1d | SeqConv2d):
+            dims = "C L" if isinstance(first, SeqConv1d) else "C H W"
+            raise ConfigError(f"the model starts with a convolution: give its per-step input shape ({option} {dims})")
+        return None
+
+    def shown(v: object) -> str:
+        return f"{option} {' '.join(map(str, v))}" if option.startswith("--") else f"{option}{tuple(v)}"
+
+    try:
+        shape = [int(v) for v in input_shape]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option} must be a sequence of sizes, got {input_shape!r}") from None
+    if not shape or min(shape) <= 0 or shape != list(input_shape):
+        raise ConfigError(f"{shown(input_shape)}: sizes must be whole numbers > 0 (the per-step shape without batch)")
+    need: tuple[str, int, int] | None = None  # (what, rank, size of dim 0)
+    if isinstance(first, DelayedLinear | nn.Linear):
+        need = ("F (features)", 1, first.in_features)
+    elif isinstance(first, Recurrent):
+        need = ("F (features)", 1, first.ff.in_features)
+    elif isinstance(first, SeqConv1d):
+        need = ("C L (channels, length)", 2, first.in_channels)
+    elif isinstance(first, SeqConv2d):
+        need = ("C H W (channels, height, width)", 3, first.in_channels)
+    if need is not None and (len(shape) != need[1] or shape[0] != need[2]):
+        raise ConfigError(f"{shown(shape)} does not fit the model's first layer ({type(first).__name__}): it takes "
+                          f"{need[0]} per step with {'F' if need[1] == 1 else 'C'} = {need[2]}")
+    return shape
 
 
 def _input_shape_of(node: nir.NIRNode) -> list[int]:
@@ -259,9 +323,33 @@ def _input_shape_of(node: nir.NIRNode) -> list[int]:
     raise ConfigError("to_nir: give input_shape= (the per-step input shape without batch)")
 
 
+def check_dt(dt: object, option: str = "dt=") -> float:
+    """``dt`` as a float, or a :class:`ConfigError` naming ``option`` unless it is finite and > 0."""
+    try:
+        value = float(dt)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{option} must be a finite time step in seconds > 0 (e.g. 1e-3), got {dt!r}")
+    return value
+
+
 def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_shape=None,
               target: str | None = None) -> nir.NIRGraph:
-    """Export ``model`` and write it with ``nir.write`` (an HDF5 ``.nir`` file)."""
+    """Export ``model`` and write it with ``nir.write`` (an HDF5 ``.nir`` file).
+
+    The file is written next to ``path`` and renamed into place: a failed export leaves nothing.
+    """
     g = to_nir(model, dt=dt, input_shape=input_shape, target=target)
-    nir.write(str(path), g)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+    tmp = f"{path}.tmp"
+    try:
+        nir.write(tmp, g)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return g

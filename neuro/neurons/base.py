@@ -8,16 +8,65 @@ import torch
 from torch import nn
 
 from neuro.backends import get_backend, resolve_backend
-from neuro.core.checks import checks_enabled
+from neuro.core.checks import checks_enabled, report_bad
 from neuro.core.spec import NeuronSpec, State
 from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds no NaN or inf.  A finite sum proves it in one cheap reduction (NaN and
+    inf never cancel to a finite sum); only a non-finite sum (or an overflow) needs the exact test."""
+    t = t.detach()
+    return math.isfinite(float(t.sum())) or bool(torch.isfinite(t).all())
+
+
+def check_finite(owner: str, **values: object) -> None:
+    """Raise :class:`ConfigError` naming the first of ``values`` that is not a finite number (``None`` is skipped).
+
+    The one place where neuron parameters are checked: a NaN threshold or reset would make a
+    neuron silently never spike (every comparison with NaN is false).
+    """
+    for name, v in values.items():
+        if v is None:
+            continue
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{owner}: {name} must be a number, got {v!r}") from None
+        if not math.isfinite(f):
+            raise ConfigError(f"{owner}: {name} must be finite, got {v!r}")
+
+
+def check_state_finite(owner: str, **tensors: torch.Tensor | None) -> None:
+    """Raise when a state passed in by the caller holds NaN or inf (a neuron would never recover).
+
+    Immediate on CPU (:class:`ConfigError`); non-blocking on CUDA (reported at the next neuron call,
+    as the kernels' input checks are).  Off with :func:`set_checks`.
+    """
+    if not checks_enabled():
+        return
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        message = (f"{owner}: the state passed in (state.{name}) contains NaN or inf; start from init_state() "
+                   "or pass the state a previous call returned")
+        if t.is_cuda:
+            report_bad((~torch.isfinite(t).all()).reshape(1), message)
+        elif not all_finite(t):
+            raise ConfigError(message)
 
 
 def decay_from(tau: float | None, beta: float | None, name: str = "tau") -> float:
     """A decay factor from a time constant in steps (``1 - 1/tau``) or directly from ``beta``."""
     if (tau is None) == (beta is None):
         raise ConfigError(f"give exactly one of {name}= (time constant in steps) or its decay beta=")
+    for what, v in ((name, tau), ("beta", beta)):
+        if v is not None and not isinstance(v, int | float):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{what} must be a number, got {v!r}") from None
     if beta is not None:
         if not 0.0 <= beta <= 1.0:
             raise ConfigError(f"decay beta must be in [0, 1], got {beta}")
@@ -77,13 +126,12 @@ class SpikingNeuron(nn.Module):
         rho: float = 0.0,
     ) -> None:
         super().__init__()
-        for name, val in (("v_threshold", v_threshold), ("alpha", alpha)):
-            if val is not None and not math.isfinite(val):
-                raise ConfigError(f"{name} must be finite, got {val}")
+        check_finite(type(self).__name__, v_threshold=v_threshold, v_reset=v_reset, alpha=alpha, beta_a=beta_a,
+                     rho=rho)
         if alpha is not None and alpha <= 0:
             raise ConfigError(f"surrogate sharpness alpha must be > 0, got {alpha}")
         self.v_threshold = float(v_threshold)
-        self.v_reset = v_reset
+        self.v_reset = None if v_reset is None else float(v_reset)
         self.decay_input = decay_input
         self.detach_reset = detach_reset
         self.surrogate = surrogate
@@ -134,6 +182,9 @@ class SpikingNeuron(nn.Module):
                 f"{type(self).__name__} expects a time-major sequence [T, B, ...] (at least 2 dims), "
                 f"got shape {tuple(x.shape)}; use .step() for a single time step"
             )
+        if x.shape[0] == 0:
+            raise ShapeError(f"{type(self).__name__} got an empty sequence (T = 0, shape {tuple(x.shape)}); give at "
+                             "least one time step")
 
     def _check_state(self, state: State, shape: tuple[int, ...]) -> None:
         if not isinstance(state, State):
@@ -143,6 +194,8 @@ class SpikingNeuron(nn.Module):
             if needed and (t is None or tuple(t.shape) != shape):
                 got = None if t is None else tuple(t.shape)
                 raise ShapeError(f"state.{name} must have shape {shape} (the input's [B, ...]), got {got}")
+        check_state_finite(type(self).__name__, v=state.v, i=state.i if self.cuba else None,
+                           a=state.a if self.adaptive else None)
 
     def forward(
         self, x: torch.Tensor, state: State | None = None, return_state: bool = False
@@ -154,7 +207,7 @@ class SpikingNeuron(nn.Module):
         else:
             self._check_state(state, inner)
         backend = resolve_backend(self.backend, x.device)
-        if checks_enabled() and backend.name == "torch" and not torch.isfinite(x).all():
+        if checks_enabled() and backend.name == "torch" and not all_finite(x):
             raise NeuroError(f"{type(self).__name__} input contains NaN or inf; check the layer feeding it")
         M = math.prod(inner)
         a_v, a_i = self.decays()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from neuro.errors import ConfigError
-from neuro.neurons.base import DecayParameter, SpikingNeuron, decay_from
+from neuro.neurons.base import DecayParameter, SpikingNeuron, check_finite, decay_from
 
 
 class LIF(SpikingNeuron):
@@ -76,6 +76,7 @@ class ALIF(LIF):
 
     def __init__(self, tau: float | None = 2.0, *, tau_a: float = 20.0, beta_a: float = 0.2, **kwargs) -> None:
         super().__init__(tau, **kwargs)
+        check_finite("ALIF", beta_a=beta_a)
         if beta_a < 0:
             raise ConfigError(f"beta_a (threshold increase per spike) must be >= 0, got {beta_a}")
         self.beta_a = float(beta_a)

@@ -30,7 +30,7 @@ from neuro.core.checks import checks_enabled
 from neuro.core.surrogate import DEFAULT_ALPHA, surrogate_code
 from neuro.core.twopoint import MODULATION_CODES, TwoPointSpec, TwoPointState, modulation_fn
 from neuro.errors import ConfigError, DTypeError, NeuroError, ShapeError
-from neuro.neurons.base import DecayParameter, decay_from
+from neuro.neurons.base import DecayParameter, all_finite, check_finite, check_state_finite, decay_from
 
 MODULATIONS = tuple(MODULATION_CODES)
 
@@ -60,6 +60,7 @@ def modulate(r: torch.Tensor, c: torch.Tensor, kind: str = "kay_phillips", k1: f
              k2: float = 2.0) -> torch.Tensor:
     """The modulatory transfer function ``A(R, C)`` named ``kind`` (elementwise)."""
     code = _code(kind)
+    check_finite("modulate", k1=k1, k2=k2)
     _check_pair(r, c, "modulate")
     return modulation_fn(r, c, code, k1, k2)
 
@@ -84,18 +85,15 @@ class TwoPointLIF(nn.Module):
                  detach_reset: bool = False, surrogate: str = "atan", alpha: float | None = None,
                  backend: str | None = None) -> None:
         super().__init__()
-        self.modulation, self.k1, self.k2 = modulation, float(k1), float(k2)
         self._mod = _code(modulation)
-        if not (math.isfinite(self.k1) and math.isfinite(self.k2)):
-            raise ConfigError(f"k1 and k2 must be finite, got {k1}, {k2}")
-        if not math.isfinite(v_threshold):
-            raise ConfigError(f"v_threshold must be finite, got {v_threshold}")
+        check_finite(type(self).__name__, k1=k1, k2=k2, v_threshold=v_threshold, v_reset=v_reset, alpha=alpha)
+        self.modulation, self.k1, self.k2 = modulation, float(k1), float(k2)
         self._sg = surrogate_code(surrogate)
         self.surrogate = surrogate
         self.alpha = float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
         if self.alpha <= 0:
             raise ConfigError(f"surrogate sharpness alpha must be > 0, got {alpha}")
-        self.v_threshold, self.v_reset = float(v_threshold), v_reset
+        self.v_threshold, self.v_reset = float(v_threshold), None if v_reset is None else float(v_reset)
         self.decay_input, self.detach_reset = decay_input, detach_reset
         self.backend = backend
         if backend not in (None, "auto"):
@@ -118,13 +116,15 @@ class TwoPointLIF(nn.Module):
                 return_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, TwoPointState]:
         _check_pair(r, c, type(self).__name__, min_dim=2)
         T, inner = r.shape[0], tuple(r.shape[1:])
+        if T == 0:
+            raise ShapeError(f"{type(self).__name__} got an empty sequence (T = 0, shape {tuple(r.shape)}); give at "
+                             "least one time step")
         if state is None:
             state = self.init_state(inner, r.device, r.dtype)
-        elif not isinstance(state, TwoPointState) or any(tuple(s.shape) != inner for s in state):
-            got = [tuple(s.shape) for s in state] if isinstance(state, TwoPointState) else type(state).__name__
-            raise ShapeError(f"state must be a TwoPointState of two {inner} tensors (the input's [B, ...]), got {got}")
+        else:
+            self._check_state(state, inner)
         backend = resolve_backend(self.backend, r.device)
-        if checks_enabled() and backend.name == "torch" and not (torch.isfinite(r).all() and torch.isfinite(c).all()):
+        if checks_enabled() and backend.name == "torch" and not (all_finite(r) and all_finite(c)):
             raise NeuroError("two-point neuron input (receptive field or context) contains NaN or inf")
         M = math.prod(inner)
 
@@ -151,6 +151,20 @@ class TwoPointLIF(nn.Module):
         inner = tuple(r_t.shape)
         if state is None:
             state = self.init_state(inner, r_t.device, r_t.dtype)
+        else:
+            self._check_state(state, inner)
+        return self._step(r_t, c_t, state)
+
+    def _check_state(self, state: TwoPointState, inner: tuple[int, ...]) -> None:
+        """A caller's state: a TwoPointState of two ``inner``-shaped finite tensors."""
+        if not isinstance(state, TwoPointState) or any(tuple(s.shape) != inner for s in state):
+            got = [tuple(s.shape) for s in state] if isinstance(state, TwoPointState) else type(state).__name__
+            raise ShapeError(f"state must be a TwoPointState of two {inner} tensors (the input's [B, ...]), got {got}")
+        check_state_finite(type(self).__name__, v=state.v, p=state.p)
+
+    def _step(self, r_t: torch.Tensor, c_t: torch.Tensor, state: TwoPointState) -> tuple[torch.Tensor, TwoPointState]:
+        """:meth:`step` without the checks, for loops that pass back the state the previous step returned."""
+        inner = tuple(r_t.shape)
         M = math.prod(inner)
         a_v = self.beta().to(r_t).expand(inner).reshape(M)
         a_c = self.beta_apical().to(r_t).expand(inner).reshape(M)
@@ -170,7 +184,8 @@ class TwoPointRate(nn.Module):
     def __init__(self, modulation: str = "kay_phillips", k1: float = 0.5, k2: float = 2.0) -> None:
         super().__init__()
         _code(modulation)
-        self.modulation, self.k1, self.k2 = modulation, k1, k2
+        check_finite(type(self).__name__, k1=k1, k2=k2)
+        self.modulation, self.k1, self.k2 = modulation, float(k1), float(k2)
 
     def forward(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(modulate(r, c, self.modulation, self.k1, self.k2))
@@ -242,7 +257,10 @@ class TwoPointLayer(nn.Module):
                 ct = ct + s @ w_lat.t()
             if fb is not None:
                 ct = ct + self.feedback(fb)
-            s, state = self.neuron.step(r[t], ct, state)
+            if state is None:
+                s, state = self.neuron.step(r[t], ct)
+            else:  # the state the neuron itself returned: no need to check it again
+                s, state = self.neuron._step(r[t], ct, state)
             if "feedback" in self.sources:
                 fb = self.top(s.unsqueeze(0))[0]
             out.append(s)

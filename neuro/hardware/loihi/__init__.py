@@ -8,7 +8,7 @@
 * :mod:`~neuro.hardware.loihi.lava`: the bridge to Lava itself (its own Python 3.10 environment).
 """
 
-from neuro.hardware.loihi.evaluate import evaluate_loihi, model_padding
+from neuro.hardware.loihi.evaluate import evaluate_loihi, graded_message_bits, model_padding
 from neuro.hardware.loihi.lava import LavaResult, lava_status, run_lava, run_lava_many, setup_lava
 from neuro.hardware.loihi.network import (
     EXCITATORY,
@@ -29,6 +29,7 @@ from neuro.hardware.loihi.simulator import LoihiResult, cuba_run, lif_update, ru
 __all__ = [
     "EXCITATORY", "INHIBITORY", "MAX_DELAY", "MAX_VTH", "MIXED", "SIGN_MODES", "LavaResult", "LayerReport",
     "LoihiLayer", "LoihiNetwork", "LoihiResult", "QuantReport", "cuba_run", "determine_sign_mode",
-    "effective_weights", "evaluate_loihi", "export_loihi", "lava_status", "lif_update", "load_loihi", "model_padding",
-    "quantize", "quantize_layer", "run_lava", "run_lava_many", "run_loihi", "setup_lava", "simulate", "synaptic_input",
+    "effective_weights", "evaluate_loihi", "export_loihi", "graded_message_bits", "lava_status", "lif_update",
+    "load_loihi", "model_padding", "quantize", "quantize_layer", "run_lava", "run_lava_many", "run_loihi",
+    "setup_lava", "simulate", "synaptic_input"
 ]
