@@ -42,7 +42,7 @@ def _train(batch_size: int, out_dir: str | None = None, slow_save: bool = False)
     if slow_save:  # a slow disk on rank 0: the others must still find its checkpoints once fit() returns
 
         def save(path, tr=tr):
-            time.sleep(0.5)
+            time.sleep(0.3)
             Trainer.save(tr, path)
 
         tr.save = save  # type: ignore[method-assign]

@@ -155,13 +155,15 @@ def _sj2(neuron: Any, surrogate: Any, impl: str | None) -> Callable[[nn.Linear],
 
 
 def _peer(name: str, factory: Callable[[], Run | None]) -> Impl:
-    try:
+    """A peer built when its row runs (so rows left out by ``only`` import nothing)."""
+
+    def make(lin: nn.Linear) -> Run:
         lif = factory()
-    except Exception as e:  # a peer that fails to build is reported, not dropped
-        return Impl(name, "peer", why=f"{type(e).__name__}: {e}"[:120])
-    if lif is None:
-        return Impl(name, "peer", why="not installed")
-    return Impl(name, "peer", lambda lin, lif=lif: (lambda x: lif(lin(x))))
+        if lif is None:
+            raise ImportError("not installed")
+        return lambda x: lif(lin(x))
+
+    return Impl(name, "peer", make)
 
 
 def _neuro(event_driven: bool | None, dev: torch.device, dtype: torch.dtype) -> Callable[[nn.Linear], Run]:
@@ -179,20 +181,26 @@ def _reference(lin: nn.Linear) -> Run:
     return lambda x: lif(lin(x))
 
 
-def implementations(dev: torch.device, dtype: torch.dtype) -> list[Impl]:
-    """Every row for one device and dtype: neuro's, the peers', the GEMM limit."""
+def implementations(dev: torch.device, dtype: torch.dtype, only: tuple[str, ...] | None = None) -> list[Impl]:
+    """Every row for one device and dtype: neuro's, the peers' (those named by ``only``'s prefixes,
+    all when ``None``), the GEMM limit."""
     cpu = dev.type == "cpu"
+
+    def wanted(name: str) -> bool:
+        return not only or any(name.startswith(o) or o.startswith(name) for o in only)
+
     rows = [Impl("neuro", "neuro", _neuro(None, dev, dtype))]
     if cpu:
         rows.append(Impl("neuro (dense GEMM)", "neuro", _neuro(False, dev, dtype)))
         if dtype not in (torch.float32, torch.float64):  # the default runs dense there: show the other path
             rows.append(Impl("neuro (event-driven, forced)", "neuro", _neuro(True, dev, dtype)))
-    rows += _spikingjelly(dev)
-    rows += [
+    peers = _spikingjelly(dev) if wanted("spikingjelly") else []
+    peers += [
         _peer("norse", lambda: _norse(TAU, dev)),
         _peer("norse + torch.compile", lambda: _norse(TAU, dev, compile=True)),
         _peer("snntorch", lambda: _snntorch(TAU, dev)),
     ]
+    rows += [p for p in peers if not only or p.name.startswith(only)]
     gemm = "MKL/oneDNN" if cpu else "cuBLAS"
     rows.append(Impl(f"limit: Linear alone ({gemm} GEMM)", "limit", lambda lin: lin))
     return rows
@@ -261,9 +269,7 @@ def run_onm_bench(
             with torch.no_grad():
                 ref = _reference(base)(x)
             rows = []
-            for impl in implementations(dev, dtype):
-                if only and impl.kind == "peer" and not impl.name.startswith(only):
-                    continue
+            for impl in implementations(dev, dtype, only):
                 row: dict[str, Any] = {"name": impl.name, "kind": impl.kind}
                 if impl.make is None:
                     row.update(available=False, reason=impl.why)
