@@ -275,6 +275,8 @@ class Trainer:
                     if improved:
                         self.save(self.out_dir / "best.ckpt")
                     self.write_history()
+        if self.distributed:  # rank 0's checkpoints are on disk before any rank reads them back
+            torch.distributed.barrier()
         return self.history
 
     # ------------------------------------------------------------------ persistence

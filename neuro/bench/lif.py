@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuro.bench.timing import BenchResult, median, peak_memory, saved_bytes, time_it
+from neuro.bench.timing import BenchResult, cuda_peak_memory, median, peak_memory, saved_bytes, time_it
 from neuro.errors import ConfigError
 from neuro.neurons import LIF
 
@@ -55,7 +55,8 @@ def _snntorch(tau: float, device: torch.device) -> Callable[[torch.Tensor], torc
     return run
 
 
-def _norse(tau: float, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _norse(tau: float, device: torch.device, compile: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Norse's LIFBoxCell stepped over time; ``compile=True`` wraps the cell in ``torch.compile``."""
     try:
         from norse.torch import LIFBoxCell, LIFBoxParameters
     except Exception:
@@ -65,6 +66,8 @@ def _norse(tau: float, device: torch.device) -> Callable[[torch.Tensor], torch.T
     p = LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / tau / 1e-3, device=device),
                          v_th=torch.tensor(1.0, device=device), v_reset=torch.tensor(0.0, device=device))
     cell = LIFBoxCell(p, dt=1e-3)
+    if compile:
+        cell = torch.compile(cell)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         state = None
@@ -97,16 +100,6 @@ def tune_allocator() -> bool:
     libc = ctypes.CDLL(name)
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
-
-
-def _cuda_peak(fn: Callable[[], Any]) -> int:
-    """Peak growth of CUDA memory allocated by torch while ``fn`` runs, in bytes."""
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    fn()
-    torch.cuda.synchronize()
-    return max(0, torch.cuda.max_memory_allocated() - base)
 
 
 def run_lif_bench(
@@ -169,7 +162,7 @@ def run_lif_bench(
             if task == "lif":
                 xg = x.detach().requires_grad_()
                 row["saved_for_backward_MB"] = saved_bytes(lambda fn=fn, xg=xg: fn(xg), xg) / 2**20
-                row["peak_alloc_MB"] = (_cuda_peak(step) if gpu else peak_memory(step)) / 2**20
+                row["peak_alloc_MB"] = (cuda_peak_memory(step) if gpu else peak_memory(step)) / 2**20
         with torch.no_grad():
             spikes = fn(x)
         if name == fused:

@@ -124,3 +124,13 @@ def peak_memory(fn: Callable[[], Any], interval_s: float = 0.0005) -> int:
         done.set()
         th.join()
     return max(0, peak - base)
+
+
+def cuda_peak_memory(fn: Callable[[], Any]) -> int:
+    """Peak growth of CUDA memory allocated by torch while ``fn`` runs, in bytes."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return max(0, torch.cuda.max_memory_allocated() - base)
