@@ -116,7 +116,6 @@ class ToFrame:
         sensor = _sensor(self.sensor_size, stream, "ToFrame")
         if len(events) == 0:
             return to_dense(events, sensor, self.n_time_bins or 1)
-        check_in_sensor(events, sensor, "ToFrame")
         t = events["t"]
         start, last = _origin(self.t0, t), int(t.max())
         hint = ""
@@ -131,6 +130,7 @@ class ToFrame:
             check_frame_budget((n, W) if "y" not in events.dtype.names else (n, P, H, W), "ToFrame", hint)
             return to_dense(events, sensor, n, t0=start, duration=n * self.time_window)
         # event_count: frame k holds events [k*count, (k+1)*count) of those at or after the origin
+        check_in_sensor(events, sensor, "ToFrame")  # the other branches check inside to_dense
         events = events[t >= start]
         k = np.arange(len(events)) // self.event_count
         n = int(k[-1]) + 1 if len(k) else 1
