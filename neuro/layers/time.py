@@ -41,13 +41,17 @@ class SeqLinear(nn.Linear):
     On CPU, spike input (only 0 and 1) at density ``<= max_event_density`` runs event-driven
     (:mod:`neuro.kernels.event_linear_cpu`): the product and the weight gradient become sums of
     selected weight / gradient rows, with results equal to the dense product to float rounding.
-    ``event_driven=None`` (default) tries it for float32/float64 layers of at least 64 x 64 outside
-    autocast; ``True`` tries it for any size, density and float dtype (bfloat16/float16 add up in
-    float32); ``False`` always runs the dense product.
+    ``event_driven=None`` (default) tries it for float32/float64 layers of at least 64 x 64 and calls
+    of at least ``min_event_macs`` multiply-adds, outside autocast; ``True`` tries it for any size,
+    density and float dtype (bfloat16/float16 add up in float32); ``False`` always runs the dense
+    product.  The check reads the input once (stopping early on real values); the pattern found
+    is reused by the backward pass.
     """
 
     #: Above this fraction of ones the dense GEMM is faster (the two cross near 12% on AVX-512 CPUs).
     max_event_density = 0.12
+    #: Below this many multiply-adds per call the event path's fixed cost (~0.5 ms) exceeds the GEMM.
+    min_event_macs = 2**26
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
                  event_driven: bool | None = None) -> None:
@@ -60,6 +64,7 @@ class SeqLinear(nn.Linear):
         if self.event_driven is None and (
             x.dtype not in (torch.float32, torch.float64)
             or min(self.in_features, self.out_features) < 64
+            or x.numel() * self.out_features < self.min_event_macs
             or torch.is_autocast_enabled("cpu")
         ):
             return False
