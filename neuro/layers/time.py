@@ -59,9 +59,10 @@ class SeqLinear(nn.Linear):
         self.event_driven = event_driven
 
     def _try_events(self, x: torch.Tensor) -> bool:
-        if self.event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
+        event_driven = getattr(self, "event_driven", None)  # modules pickled before the option existed
+        if event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
             return False
-        if self.event_driven is None and (
+        if event_driven is None and (
             x.dtype not in (torch.float32, torch.float64)
             or min(self.in_features, self.out_features) < 64
             or x.numel() * self.out_features < self.min_event_macs
@@ -81,7 +82,7 @@ class SeqLinear(nn.Linear):
         if self._try_events(x):
             from neuro.kernels.event_linear_cpu import event_linear
 
-            limit = 1.0 if self.event_driven else self.max_event_density
+            limit = 1.0 if getattr(self, "event_driven", None) else self.max_event_density
             y = event_linear(x.reshape(-1, self.in_features), self.weight, self.bias, limit)
             if y is not None:
                 return y.reshape(*x.shape[:-1], self.out_features)
