@@ -94,9 +94,9 @@ def measure_bandwidth(dev: torch.device, mbytes: int = 256, repeat: int = 5) -> 
 def _spikingjelly(dev: torch.device) -> list[Impl]:
     """SpikingJelly's multi-step LIFNode once per implementation it offers on ``dev``.
 
-    SpikingJelly >= 2 picks its kernel per device (CPU: its torch loop; CUDA: ``cuda``, ``triton``
-    or ``torch``, chosen by SJ_LIF_CUDA_IMPLEMENTATION, set here per row); older versions take a
-    ``backend=`` argument (``torch``, ``cupy``).
+    SpikingJelly >= 2 picks its kernel per device (CPU: its torch implementation; CUDA: ``cuda``,
+    ``triton`` or ``torch``, chosen by SJ_LIF_CUDA_IMPLEMENTATION, read once at import: set here per
+    row on its selection object); older versions take a ``backend=`` argument (``torch``, ``cupy``).
     """
     try:
         from spikingjelly.activation_based import neuron, surrogate
@@ -120,7 +120,10 @@ def _spikingjelly(dev: torch.device) -> list[Impl]:
     if dev.type == "cpu":
         return [Impl("spikingjelly (torch)", "peer", _sj2(neuron, surrogate, None)),
                 Impl("spikingjelly (cuda, triton)", "peer", why="CUDA only")]
-    return [Impl(f"spikingjelly ({b})", "peer", _sj2(neuron, surrogate, b)) for b in ("cuda", "triton", "torch")]
+    # "auto" is what a user gets; it also covers dtypes the named kernels refuse (SpikingJelly then
+    # falls back to its torch reference, which an explicit choice forbids)
+    return [Impl(f"spikingjelly ({b})", "peer", _sj2(neuron, surrogate, b))
+            for b in ("auto", "cuda", "triton", "torch")]
 
 
 def _legacy_sj(neuron: Any, surrogate: Any, backend: str) -> Callable[[nn.Linear], Run]:
