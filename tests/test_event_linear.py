@@ -97,18 +97,21 @@ def test_spike_rows_reads_bits_of_every_float_dtype():
 
 
 def test_non_binary_or_dense_input_runs_the_dense_product():
-    layer = SeqLinear(128, 96)
-    analog = torch.rand(5, 2, 128)
-    y = layer(analog)
+    forced = SeqLinear(128, 96, event_driven=True)
+    analog = _spikes((5, 2, 128), 0.05, 0)
+    analog[2, 1, 7] = 0.5  # one non-binary value anywhere
+    y = forced(analog)
     assert _path(y) != "EventLinearBackward"
-    assert torch.equal(y, F.linear(analog, layer.weight, layer.bias))
-    dense_spikes = _spikes((5, 2, 128), 0.5, 0)  # above max_event_density
-    assert _path(layer(dense_spikes)) != "EventLinearBackward"
+    assert torch.equal(y, F.linear(analog, forced.weight, forced.bias))
+    auto = SeqLinear(128, 96)
+    assert _path(auto(_spikes((700, 8, 128), 0.05, 0))) == "EventLinearBackward"
+    assert _path(auto(_spikes((700, 8, 128), 0.2, 0))) != "EventLinearBackward"  # above max_event_density
 
 
 def test_rule_picks_events_for_sparse_spikes_on_large_enough_float_layers():
-    sparse = _spikes((5, 2, 128), 0.05, 0)
+    sparse = _spikes((700, 8, 128), 0.05, 0)  # 5600 x 128 x 96 multiply-adds: above min_event_macs
     assert _path(SeqLinear(128, 96)(sparse)) == "EventLinearBackward"
+    assert _path(SeqLinear(128, 96)(sparse[:10])) != "EventLinearBackward"  # too little work: dense
     assert _path(SeqLinear(128, 96, event_driven=False)(sparse)) != "EventLinearBackward"
     assert _path(SeqLinear(128, 32)(sparse)) != "EventLinearBackward"  # small: dense
     half = SeqLinear(128, 96).to(torch.bfloat16)

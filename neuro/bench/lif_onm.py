@@ -21,6 +21,7 @@ import copy
 import math
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,9 +94,9 @@ def measure_bandwidth(dev: torch.device, mbytes: int = 256, repeat: int = 5) -> 
 def _spikingjelly(dev: torch.device) -> list[Impl]:
     """SpikingJelly's multi-step LIFNode once per implementation it offers on ``dev``.
 
-    SpikingJelly >= 2 picks its kernel per device (CPU: its torch loop; CUDA: ``cuda``, ``triton``
-    or ``torch``, chosen by SJ_LIF_CUDA_IMPLEMENTATION, set here per row); older versions take a
-    ``backend=`` argument (``torch``, ``cupy``).
+    SpikingJelly >= 2 picks its kernel per device (CPU: its torch implementation; CUDA: ``cuda``,
+    ``triton`` or ``torch``, chosen by SJ_LIF_CUDA_IMPLEMENTATION, read once at import: set here per
+    row on its selection object); older versions take a ``backend=`` argument (``torch``, ``cupy``).
     """
     try:
         from spikingjelly.activation_based import neuron, surrogate
@@ -119,7 +120,10 @@ def _spikingjelly(dev: torch.device) -> list[Impl]:
     if dev.type == "cpu":
         return [Impl("spikingjelly (torch)", "peer", _sj2(neuron, surrogate, None)),
                 Impl("spikingjelly (cuda, triton)", "peer", why="CUDA only")]
-    return [Impl(f"spikingjelly ({b})", "peer", _sj2(neuron, surrogate, b)) for b in ("cuda", "triton", "torch")]
+    # "auto" is what a user gets; it also covers dtypes the named kernels refuse (SpikingJelly then
+    # falls back to its torch reference, which an explicit choice forbids)
+    return [Impl(f"spikingjelly ({b})", "peer", _sj2(neuron, surrogate, b))
+            for b in ("auto", "cuda", "triton", "torch")]
 
 
 def _legacy_sj(neuron: Any, surrogate: Any, backend: str) -> Callable[[nn.Linear], Run]:
@@ -208,12 +212,13 @@ def implementations(dev: torch.device, dtype: torch.dtype, only: tuple[str, ...]
 
 def _time_row(run: Run, params: list[nn.Parameter], x: torch.Tensor, dev: torch.device,
               reps: int) -> tuple[dict[str, Any], torch.Tensor]:
+    """Medians of wall-clock seconds (synchronized) and of process CPU seconds (all threads: on a
+    shared machine, CPU seconds near wall seconds x threads mean the run had its cores)."""
     out: dict[str, Any] = {}
 
-    def fwd() -> torch.Tensor:
-        y = run(x)
+    def fwd() -> None:
+        run(x)
         _sync(dev)
-        return y
 
     def fwd_bwd() -> None:
         for p in params:
@@ -223,10 +228,16 @@ def _time_row(run: Run, params: list[nn.Parameter], x: torch.Tensor, dev: torch.
 
     with torch.no_grad():
         spikes = run(x)
-    fr = time_it(fwd, repeat=reps, warmup=1)
-    out["fwd_s"], out["fwd_runs"] = median(fr), fr
-    br = time_it(fwd_bwd, repeat=reps, warmup=1)
-    out["fwd_bwd_s"], out["fwd_bwd_runs"] = median(br), br
+    for key, fn in (("fwd", fwd), ("fwd_bwd", fwd_bwd)):
+        cpu: list[float] = []
+
+        def timed(fn: Callable[[], None] = fn, cpu: list[float] = cpu) -> None:
+            c = time.process_time()
+            fn()
+            cpu.append(time.process_time() - c)
+
+        runs = time_it(timed, repeat=reps, warmup=1)
+        out[f"{key}_s"], out[f"{key}_runs"], out[f"{key}_cpu_s"] = median(runs), runs, median(cpu[1:])
     peak = cuda_peak_memory(fwd_bwd) if dev.type == "cuda" else peak_memory(fwd_bwd)
     out["peak_MB"] = peak / 2**20
     return out, spikes

@@ -85,15 +85,16 @@ def _bench_onm(args) -> int:
         rows = []
         for r in rec["rows"]:
             if not r["available"]:
-                rows.append([r["name"], "cannot run", "", "", "", r["reason"]])
+                rows.append([r["name"], "cannot run", "", "", "", "", r["reason"]])
                 continue
             same = "" if r["kind"] == "limit" else (
                 "yes" if r["spikes_equal"] else f"{100 * r['spike_mismatch']:.3g}% differ")
-            rows.append([r["name"], r["fwd_s"], r["fwd_bwd_s"], r.get("x_slower_than_neuro", 1.0), r["peak_MB"], same])
+            rows.append([r["name"], r["fwd_s"], r["fwd_bwd_s"], r["fwd_bwd_cpu_s"], r.get("x_slower_than_neuro", 1.0),
+                         r["peak_MB"], same])
         print_table(
             f"Linear({rec['size']}, {rec['size']}) + LIF, T={rec['T']} B={rec['B']}, {rec['dtype']}, "
             f"{100 * rec['density']:.3g}% input spikes, on {where} (median seconds)",
-            ["implementation", "fwd s", "fwd+bwd s", "x slower than neuro", "peak MB",
+            ["implementation", "fwd s", "fwd+bwd s", "fwd+bwd CPU s", "x slower than neuro", "peak MB",
              "spikes = reference (or why not run)"],
             rows,
         )

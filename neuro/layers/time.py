@@ -41,13 +41,17 @@ class SeqLinear(nn.Linear):
     On CPU, spike input (only 0 and 1) at density ``<= max_event_density`` runs event-driven
     (:mod:`neuro.kernels.event_linear_cpu`): the product and the weight gradient become sums of
     selected weight / gradient rows, with results equal to the dense product to float rounding.
-    ``event_driven=None`` (default) tries it for float32/float64 layers of at least 64 x 64 outside
-    autocast; ``True`` tries it for any size, density and float dtype (bfloat16/float16 add up in
-    float32); ``False`` always runs the dense product.
+    ``event_driven=None`` (default) tries it for float32/float64 layers of at least 64 x 64 and calls
+    of at least ``min_event_macs`` multiply-adds, outside autocast; ``True`` tries it for any size,
+    density and float dtype (bfloat16/float16 add up in float32); ``False`` always runs the dense
+    product.  The check reads the input once (stopping early on real values); the pattern found
+    is reused by the backward pass.
     """
 
     #: Above this fraction of ones the dense GEMM is faster (the two cross near 12% on AVX-512 CPUs).
     max_event_density = 0.12
+    #: Below this many multiply-adds per call the event path's fixed cost (~0.5 ms) exceeds the GEMM.
+    min_event_macs = 2**26
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
                  event_driven: bool | None = None) -> None:
@@ -55,11 +59,13 @@ class SeqLinear(nn.Linear):
         self.event_driven = event_driven
 
     def _try_events(self, x: torch.Tensor) -> bool:
-        if self.event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
+        event_driven = getattr(self, "event_driven", None)  # modules pickled before the option existed
+        if event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
             return False
-        if self.event_driven is None and (
+        if event_driven is None and (
             x.dtype not in (torch.float32, torch.float64)
             or min(self.in_features, self.out_features) < 64
+            or x.numel() * self.out_features < self.min_event_macs
             or torch.is_autocast_enabled("cpu")
         ):
             return False
@@ -76,7 +82,7 @@ class SeqLinear(nn.Linear):
         if self._try_events(x):
             from neuro.kernels.event_linear_cpu import event_linear
 
-            limit = 1.0 if self.event_driven else self.max_event_density
+            limit = 1.0 if getattr(self, "event_driven", None) else self.max_event_density
             y = event_linear(x.reshape(-1, self.in_features), self.weight, self.bias, limit)
             if y is not None:
                 return y.reshape(*x.shape[:-1], self.out_features)
