@@ -509,8 +509,8 @@ def read_events(path: PathLike) -> EventStream:
     if fmt == "prophesee_raw":
         return read_prophesee_raw(path)
     if fmt == "nmnist":
-        ev = read_nmnist(path)
-        return check_stream(EventStream(ev, (34, 34, 2), "nmnist", str(path)), False)
+        # read_nmnist checks the sensor; polarity (one bit) and time (unsigned) cannot be out of range
+        return EventStream(read_nmnist(path), (34, 34, 2), "nmnist", str(path))
     from neuro.datasets.shd import read_shd_sample
 
     return read_shd_sample(path, 0)

@@ -15,6 +15,8 @@ on a malformed or hostile file they raise only :class:`~neuro.errors.DataError` 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import nir
 import numpy as np
@@ -448,6 +450,21 @@ def _graph_dt(graph: nir.NIRGraph, dt: float | None, who: str) -> float:
     return check_dt(dt)
 
 
+
+def _on_graph(build: Callable[[nir.NIRGraph, float | None], Any], graph: nir.NIRGraph | str | os.PathLike[str],
+              dt: float | None) -> Any:
+    """Run ``build(graph, dt)`` on a validated graph, reading it first when ``graph`` is a file;
+    errors then name the file."""
+    if isinstance(graph, nir.NIRGraph):
+        validate_graph(graph)
+        return build(graph, dt)
+    source = os.fspath(graph)
+    graph = read_nir(source)
+    try:
+        return build(graph, dt)
+    except NeuroError as e:
+        raise type(e)(f"{source}: {e}") from None
+
 def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = None) -> nn.Sequential:
     """Build a module on ``[T, B, ...]`` from a NIR graph (or a ``.nir`` file, read with :func:`read_nir`).
 
@@ -455,18 +472,7 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
     ``input_length`` and per-layer ``right_pad`` become zero padding of the input, as in the model
     the graph was exported from.  Errors name the file when ``graph`` is one.
     """
-    source = None
-    if not isinstance(graph, nir.NIRGraph):
-        source = os.fspath(graph)
-        graph = read_nir(source)
-    else:
-        validate_graph(graph)
-    try:
-        return _build(graph, dt)
-    except NeuroError as e:
-        if source is None:
-            raise
-        raise type(e)(f"{source}: {e}") from None
+    return _on_graph(_build, graph, dt)
 
 
 def _build(graph: nir.NIRGraph, dt: float | None) -> nn.Sequential:
@@ -568,18 +574,7 @@ def nir_float_layers(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | N
     ``Linear``/``Affine`` becomes one recurrent layer.  Neuron input gains
     (``r * dt / tau`` and CubaLIF's ``w_in``) are folded into the weights.
     """
-    source = None
-    if not isinstance(graph, nir.NIRGraph):
-        source = os.fspath(graph)
-        graph = read_nir(source)
-    else:
-        validate_graph(graph)
-    try:
-        return _float_layers(graph, dt)
-    except NeuroError as e:
-        if source is None:
-            raise
-        raise type(e)(f"{source}: {e}") from None
+    return _on_graph(_float_layers, graph, dt)
 
 
 def _float_layers(graph: nir.NIRGraph, dt: float | None) -> list[FloatLayer]:
