@@ -92,3 +92,14 @@ def test_two_process_gradients_and_weights_equal_single_process(tmp_path):
         for kind in ("grads", "weights"):
             for k, v in ref[kind].items():
                 torch.testing.assert_close(got[kind][k], v, rtol=1e-9, atol=1e-12, msg=f"rank {rank} {kind} {k}")
+
+
+def test_docs_script_is_the_shipped_example():
+    """The script shown in the docs is the one the torchrun commands there start."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "performance-at-scale.md").read_text()
+    shown = page.split("```python\n# examples/train_ddp.py\n", 1)[1].split("```", 1)[0]
+    example = (root / "examples" / "train_ddp.py").read_text()
+    assert example.endswith("\n\n" + shown), "docs/performance-at-scale.md and examples/train_ddp.py differ"
