@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from neuro.datasets.collate import as_label, as_sample_tensor
 from neuro.errors import ConfigError
 from neuro.models.registry import read_checkpoint, save_checkpoint
 from neuro.serialization import digest, to_plain
@@ -53,13 +54,16 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def time_major_collate(batch: Sequence[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack per-sample ``[T, ...]`` tensors into ``[T, B, ...]`` (zero-padded to the longest T)."""
-    xs = [torch.as_tensor(b[0]) for b in batch]
+    """Stack per-sample ``[T, ...]`` tensors into ``[T, B, ...]`` (zero-padded to the longest T).
+
+    Samples may be numpy arrays of any numeric dtype (tonic's frames are int16): integer and boolean
+    data become float32, float data keep their dtype; labels must be class numbers."""
+    xs = [as_sample_tensor(b[0], k) for k, b in enumerate(batch)]
     T = max(x.shape[0] for x in xs)
     out = xs[0].new_zeros((T, len(xs), *xs[0].shape[1:]))
     for k, x in enumerate(xs):
         out[: x.shape[0], k] = x
-    ys = torch.as_tensor([int(b[1]) for b in batch])
+    ys = torch.as_tensor([as_label(b[1], k) for k, b in enumerate(batch)])
     return out, ys
 
 

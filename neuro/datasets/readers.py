@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuro.datasets.aedat_legacy import read_aedat2, read_aedat3
 from neuro.datasets.events import CAMERA_DTYPE, EventStream, check_in_sensor, check_stream, make_events
 from neuro.errors import ConfigError, DataError
 
@@ -478,8 +479,14 @@ def detect_format(path: PathLike) -> str:
         head = f.read(4096)
     if head.startswith(b"#!AER-DAT4"):
         return "aedat4"
+    if head.startswith(b"#!AER-DAT2"):
+        return "aedat2"
+    if head.startswith(b"#!AER-DAT3"):
+        return "aedat3"
     if head.startswith(b"#!AER-DAT"):
-        raise DataError(f"{p}: AEDAT 2/3 files are not supported; convert to AEDAT 4 (dv-processing)")
+        version = head[9:12].decode("latin-1", "replace")
+        raise DataError(f"{p}: AEDAT version {version!r} is not supported (2.0, 3.x and 4.0 are); "
+                        "convert it with jAER or dv-processing")
     if head.startswith(b"\x89HDF"):
         return "shd_hdf5"
     if head.startswith(b"%"):
@@ -491,7 +498,7 @@ def detect_format(path: PathLike) -> str:
         return "nmnist"
     if p.suffix.lower() == ".raw":
         return "prophesee_raw"
-    raise DataError(f"{p}: unknown event format (expected AEDAT4, Prophesee DAT/RAW, N-MNIST .bin or SHD .h5)")
+    raise DataError(f"{p}: unknown event format (expected AEDAT 2/3/4, Prophesee DAT/RAW, N-MNIST .bin or SHD .h5)")
 
 
 def read_events(path: PathLike) -> EventStream:
@@ -504,6 +511,10 @@ def read_events(path: PathLike) -> EventStream:
     fmt = detect_format(path)
     if fmt == "aedat4":
         return read_aedat4(path)
+    if fmt == "aedat2":
+        return read_aedat2(path)
+    if fmt == "aedat3":
+        return read_aedat3(path)
     if fmt == "prophesee_dat":
         return read_prophesee_dat(path)
     if fmt == "prophesee_raw":
@@ -519,6 +530,8 @@ def read_events(path: PathLike) -> EventStream:
 __all__ = [
     "CAMERA_DTYPE",
     "detect_format",
+    "read_aedat2",
+    "read_aedat3",
     "read_aedat4",
     "read_events",
     "read_idx",

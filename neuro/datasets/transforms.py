@@ -151,7 +151,8 @@ class Downsample:
 
     For audio, ``channel_factor=5`` maps 700 SHD channels to 140 (each new channel is the union
     of 5 neighbours, so binned counts are their sums).  A stream's sensor size shrinks to match
-    (rounded up).
+    (rounded up); :meth:`sensor_size_after` gives the new size for bare arrays (and
+    :func:`sensor_size_after` for a whole :class:`Compose`).
     """
 
     spatial_factor: int = 1
@@ -160,6 +161,14 @@ class Downsample:
     def __post_init__(self) -> None:
         _positive(self.spatial_factor, "spatial_factor", "Downsample")
         _positive(self.channel_factor, "channel_factor", "Downsample")
+
+    def sensor_size_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The sensor size after downsampling (rounded up); audio sensors are ``(channels, 1, 1)``."""
+        W, H, P = sensor_size
+        if H == 1 and P == 1:
+            return -(-W // self.channel_factor), H, P
+        f = self.spatial_factor
+        return -(-W // f), -(-H // f), P
 
     def __call__(self, events):
         events, stream = _unwrap(events)
@@ -337,3 +346,350 @@ class CropTime:
         if self.max is not None:
             keep &= rel < self.max
         return _wrap(stream, events[keep])
+
+
+# ----------------------------------------------------------------------------- helpers for foreign layouts
+def _times(events: np.ndarray) -> np.ndarray:
+    """Timestamps as int64, whatever the field's dtype (tonic uses int64, uint64 or float)."""
+    return events["t"].astype(np.int64)
+
+
+def _camera(events: np.ndarray, who: str) -> None:
+    if "y" not in (events.dtype.names or ()):
+        raise ConfigError(f"{who} works on camera events (fields x, y, t, p); these have {events.dtype.names}")
+
+
+def _probability(p: float, who: str) -> None:
+    if not (isinstance(p, int | float) and 0 <= p <= 1):
+        raise ConfigError(f"{who} p must be a probability in [0, 1], got {p!r}")
+
+
+def _pair(size, who: str) -> tuple[int, int]:
+    """``size`` as ``(width, height)``; an int means a square."""
+    w, h = (size, size) if isinstance(size, int | np.integer) else tuple(size)
+    if not all(isinstance(v, int | np.integer) and v >= 1 for v in (w, h)):
+        raise ConfigError(f"{who} size must be a positive int or (width, height), got {size!r}")
+    return int(w), int(h)
+
+
+def sensor_size_after(transform: Callable, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The sensor size events have after ``transform`` (a :class:`Compose` chains its members).
+
+    Transforms that change the sensor (:class:`Downsample`, crops, :class:`MergePolarities`) define
+    ``sensor_size_after``; for any other callable (tonic's included) the size is unchanged."""
+    own = getattr(transform, "sensor_size_after", None)
+    if isinstance(transform, Compose):
+        for t in transform.transforms:
+            sensor_size = sensor_size_after(t, sensor_size)
+        return tuple(sensor_size)
+    return tuple(own(sensor_size)) if callable(own) else tuple(sensor_size)
+
+
+# ----------------------------------------------------------------------------- crops and flips
+def _crop(events, stream, x0: int, y0: int, w: int, h: int):
+    x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+    out = events[(x >= x0) & (x < x0 + w) & (y >= y0) & (y < y0 + h)].copy()
+    out["x"] -= x0
+    out["y"] -= y0
+    return _wrap(stream, out, (w, h, stream.sensor_size[2]) if stream is not None else None)
+
+
+@dataclass
+class CenterCrop:
+    """Keep the central ``size`` (int or ``(width, height)``) pixels; coordinates are shifted so the
+    crop starts at 0 and a stream's sensor size becomes the crop.  The crop starts at
+    ``((W - w) // 2, (H - h) // 2)``, as tonic's ``CenterCrop``."""
+
+    sensor_size: tuple[int, int, int] | None = None
+    size: int | tuple[int, int] = 32
+
+    def __post_init__(self) -> None:
+        _pair(self.size, "CenterCrop")
+
+    def sensor_size_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+        w, h = _pair(self.size, "CenterCrop")
+        return w, h, sensor_size[2]
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        _camera(events, "CenterCrop")
+        W, H, _ = _sensor(self.sensor_size, stream, "CenterCrop")
+        w, h = _pair(self.size, "CenterCrop")
+        if w > W or h > H:
+            raise ConfigError(f"CenterCrop size {(w, h)} is larger than the sensor {(W, H)}")
+        return _crop(events, stream, (W - w) // 2, (H - h) // 2, w, h)
+
+
+@dataclass
+class RandomCrop:
+    """Keep a ``size`` window at a uniformly random position (drawn per call from ``seed``); coordinates
+    are shifted to start at 0 and a stream's sensor size becomes the window."""
+
+    sensor_size: tuple[int, int, int] | None = None
+    size: int | tuple[int, int] = 32
+    seed: int | None = None
+    _rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _pair(self.size, "RandomCrop")
+        self._rng = _rng(self.seed)
+
+    def sensor_size_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+        w, h = _pair(self.size, "RandomCrop")
+        return w, h, sensor_size[2]
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        _camera(events, "RandomCrop")
+        W, H, _ = _sensor(self.sensor_size, stream, "RandomCrop")
+        w, h = _pair(self.size, "RandomCrop")
+        if w > W or h > H:
+            raise ConfigError(f"RandomCrop size {(w, h)} is larger than the sensor {(W, H)}")
+        x0, y0 = int(self._rng.integers(0, W - w + 1)), int(self._rng.integers(0, H - h + 1))
+        return _crop(events, stream, x0, y0, w, h)
+
+
+@dataclass
+class _RandomFlip:
+    """Base of the flips: with probability ``p`` per call (drawn from ``seed``) apply :meth:`_flip`."""
+
+    sensor_size: tuple[int, int, int] | None = None
+    p: float = 0.5
+    seed: int | None = None
+    _rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _probability(self.p, type(self).__name__)
+        self._rng = _rng(self.seed)
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        if self._rng.random() >= self.p:
+            return _wrap(stream, events)
+        out = events.copy()
+        self._flip(out, stream)
+        return _wrap(stream, out)
+
+    def _flip(self, out: np.ndarray, stream: EventStream | None) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class RandomFlipLR(_RandomFlip):
+    """Mirror left-right (``x -> W - 1 - x``) with probability ``p``."""
+
+    def _flip(self, out, stream):
+        W = _sensor(self.sensor_size, stream, "RandomFlipLR")[0]
+        out["x"] = W - 1 - out["x"].astype(np.int64)
+
+
+@dataclass
+class RandomFlipUD(_RandomFlip):
+    """Mirror up-down (``y -> H - 1 - y``) with probability ``p``."""
+
+    def _flip(self, out, stream):
+        _camera(out, "RandomFlipUD")
+        H = _sensor(self.sensor_size, stream, "RandomFlipUD")[1]
+        out["y"] = H - 1 - out["y"].astype(np.int64)
+
+
+@dataclass
+class RandomFlipPolarity(_RandomFlip):
+    """Swap ON and OFF (``p -> 1 - p``; a boolean ``p`` is negated) with probability ``p``."""
+
+    def _flip(self, out, stream):
+        pol = out["p"]
+        out["p"] = ~pol if pol.dtype == bool else 1 - pol.astype(np.int64)
+
+
+@dataclass
+class MergePolarities:
+    """Set every polarity to 0; a stream's sensor size gets one polarity."""
+
+    def sensor_size_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+        return sensor_size[0], sensor_size[1], 1
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        out = events.copy()
+        out["p"] = 0
+        return _wrap(stream, out, self.sensor_size_after(stream.sensor_size) if stream is not None else None)
+
+
+# ----------------------------------------------------------------------------- filters
+def _pixel_key(events: np.ndarray) -> np.ndarray:
+    """One int64 per pixel (camera) or channel (audio), for grouping."""
+    x = events["x"].astype(np.int64)
+    if "y" not in events.dtype.names:
+        return x
+    y = events["y"].astype(np.int64)
+    return (y - int(y.min())) * (int(x.max()) - int(x.min()) + 1) + (x - int(x.min()))
+
+
+def _per_pixel_order(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The permutation that groups events by pixel, in time order inside a pixel, and the grouped pixel keys."""
+    key = _pixel_key(events)
+    order = np.lexsort((np.arange(len(events)), _times(events), key))
+    return order, key[order]
+
+
+@dataclass
+class RefractoryPeriod:
+    """Drop an event when the previous event at its pixel (either polarity, kept or not) is at most
+    ``delta`` µs earlier (tonic's rule: keep when ``t_n - t_{n-1} > delta``).  The first event of a
+    pixel is always kept (tonic drops it when it lies at t = 0).  Events keep their order."""
+
+    delta: int = 1000
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.delta, int | np.integer) and self.delta >= 0):
+            raise ConfigError(f"RefractoryPeriod delta must be a non-negative integer (µs), got {self.delta!r}")
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        if len(events) < 2:
+            return _wrap(stream, events)
+        order, key = _per_pixel_order(events)
+        t = _times(events)[order]
+        drop = np.zeros(len(events), bool)
+        drop[1:] = (key[1:] == key[:-1]) & (t[1:] - t[:-1] <= self.delta)
+        keep = np.ones(len(events), bool)
+        keep[order[drop]] = False
+        return _wrap(stream, events[keep])
+
+
+@dataclass
+class Decimation:
+    """Keep every ``n``-th event of each pixel (its n-th, 2n-th, ... event in time order), as tonic's
+    ``Decimation``.  Events keep their order."""
+
+    n: int = 2
+
+    def __post_init__(self) -> None:
+        _positive(self.n, "n", "Decimation")
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        if len(events) == 0:
+            return _wrap(stream, events)
+        order, key = _per_pixel_order(events)
+        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        rank = np.arange(len(key)) - np.repeat(start, np.diff(np.r_[start, len(key)]))
+        keep = np.zeros(len(events), bool)
+        keep[order[(rank + 1) % self.n == 0]] = True
+        return _wrap(stream, events[keep])
+
+
+@dataclass
+class HotPixelFilter:
+    """Drop every event of pixels that fire more than ``max_rate`` events per second on average over the
+    recording (its first to last event), as tonic's ``DropPixel(hot_pixel_frequency=...)``; or, with
+    ``max_events``, pixels with more than that many events.  ``hot_pixels(events)`` lists them."""
+
+    max_rate: float | None = None
+    max_events: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.max_rate is None) == (self.max_events is None):
+            raise ConfigError("HotPixelFilter needs exactly one of max_rate= (events/s) or max_events=")
+        for name in ("max_rate", "max_events"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int | float) and v >= 0):
+                raise ConfigError(f"HotPixelFilter {name} must be a non-negative number, got {v!r}")
+
+    def _hot(self, events: np.ndarray) -> np.ndarray:
+        key = _pixel_key(events)
+        uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        if self.max_events is not None:
+            limit = float(self.max_events)
+        else:
+            t = _times(events)
+            limit = self.max_rate * (int(t.max()) - int(t.min())) * 1e-6
+        return (counts > limit)[inv]
+
+    def hot_pixels(self, events) -> list[tuple[int, ...]]:
+        """The ``(x, y)`` (audio: ``(x,)``) addresses this filter would silence, sorted."""
+        events, _ = _unwrap(events)
+        if len(events) == 0:
+            return []
+        hot = events[self._hot(events)]
+        cols = [hot["x"].astype(np.int64)] + ([hot["y"].astype(np.int64)] if "y" in events.dtype.names else [])
+        return sorted(set(zip(*(c.tolist() for c in cols), strict=True)))
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        if len(events) == 0:
+            return _wrap(stream, events)
+        return _wrap(stream, events[~self._hot(events)])
+
+
+# ----------------------------------------------------------------------------- time and noise
+@dataclass
+class TimeSkew:
+    """Stretch time linearly: ``t -> origin + coefficient * (t - origin) + offset``, rounded to µs.
+
+    The origin is ``t0`` (``"first"`` by default, so AEDAT4's absolute timestamps keep µs precision;
+    ``t0="zero"`` is tonic's ``t * coefficient + offset``).  ``coefficient`` / ``offset`` may be a
+    ``(low, high)`` range drawn uniformly per call from ``seed``.  Results must stay non-negative."""
+
+    coefficient: float | tuple[float, float] = 1.0
+    offset: int | tuple[int, int] = 0
+    t0: TimeOrigin = "first"
+    seed: int | None = None
+    _rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_origin(self.t0, "TimeSkew")
+        self._rng = _rng(self.seed)
+
+    def _draw(self, v):
+        return self._rng.uniform(v[0], v[1]) if isinstance(v, tuple | list) else v
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        coef, off = self._draw(self.coefficient), self._draw(self.offset)
+        if not coef > 0:
+            raise ConfigError(f"TimeSkew coefficient must be positive, got {coef!r}")
+        if len(events) == 0:
+            return _wrap(stream, events)
+        t = _times(events)
+        origin = _origin(self.t0, t)
+        new = origin + np.round((t - origin) * coef + off).astype(np.int64)
+        if new.min() < 0:
+            raise ConfigError(f"TimeSkew(coefficient={coef}, offset={off}) gives negative timestamps "
+                              f"(down to {int(new.min())} µs); use a larger offset")
+        out = events.copy()
+        out["t"] = new
+        return _wrap(stream, out)
+
+
+@dataclass
+class UniformNoise:
+    """Add ``n`` events uniformly distributed over the sensor (every pixel and polarity) and over the
+    recording's time span ``[t_first, t_last]``; the result is sorted by time (stable, so at equal
+    times recorded events come first).  ``sensor_size`` may be omitted for an :class:`EventStream`."""
+
+    sensor_size: tuple[int, int, int] | None = None
+    n: int = 1000
+    seed: int | None = None
+    _rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n, int | np.integer) and self.n >= 0):
+            raise ConfigError(f"UniformNoise n must be a non-negative integer, got {self.n!r}")
+        self._rng = _rng(self.seed)
+
+    def __call__(self, events):
+        events, stream = _unwrap(events)
+        W, H, P = _sensor(self.sensor_size, stream, "UniformNoise")
+        if len(events) == 0 or self.n == 0:
+            return _wrap(stream, events)
+        t = _times(events)
+        noise = np.zeros(self.n, events.dtype)
+        noise["t"] = self._rng.integers(int(t.min()), int(t.max()) + 1, self.n)
+        noise["x"] = self._rng.integers(0, W, self.n)
+        if "y" in events.dtype.names:
+            noise["y"] = self._rng.integers(0, H, self.n)
+        noise["p"] = self._rng.integers(0, P, self.n)
+        out = np.concatenate([events, noise])
+        return _wrap(stream, out[np.argsort(_times(out), kind="stable")])
