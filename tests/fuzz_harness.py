@@ -55,6 +55,9 @@ KINDS = [
     Kind("dat", "fixtures/sample_ncars.dat", "neuro.datasets:read_events", "fuzz_harness:check_events", "%", 200),
     Kind("evt2", "fixtures/evt2_sample.raw", "neuro.datasets:read_events", "fuzz_harness:check_events", "%", 200),
     Kind("evt3", "fixtures/evt3_sample.raw", "neuro.datasets:read_events", "fuzz_harness:check_events", "%", 300),
+    Kind("aedat2", "fuzz_harness:make_aedat2", "neuro.datasets:read_events", "fuzz_harness:check_events", 12, 260),
+    Kind("aedat3", "fuzz_harness:make_aedat3", "neuro.datasets:read_events", "fuzz_harness:check_events", 12, 160,
+         "fuzz_harness:aedat3_sizes"),
     Kind("shd", "fuzz_harness:make_shd", "fuzz_harness:read_shd_all", "fuzz_harness:check_events", 8, 2048,
          "fuzz_harness:shd_sizes"),
     Kind("wav", "fsdd/recordings/0_george_0.wav", "neuro.datasets:read_wav", "fuzz_harness:check_wav", 12, 44),
@@ -84,6 +87,41 @@ def make_shd(folder: Path) -> Path:
     path = Path(folder) / "shd_fuzz.h5"
     write_shd(path, samples, [1, 5, 0, 19], [f"w{k}" for k in range(20)], speakers=[0, 1, 0, 2])
     return path
+
+
+def _camera_events(n: int, W: int, H: int, span: int):
+    from neuro.datasets import make_events
+
+    g = np.random.default_rng(1)
+    return make_events(np.sort(g.integers(0, span, n)), g.integers(0, W, n), g.integers(0, 2, n), g.integers(0, H, n))
+
+
+def make_aedat2(folder: Path) -> Path:
+    """A small AEDAT 2.0 DVS128 file written by the project's ``write_aedat2``."""
+    from neuro.datasets import write_aedat2
+
+    path = Path(folder) / "dvs128.aedat"
+    write_aedat2(path, _camera_events(300, 128, 128, 1 << 30))
+    return path
+
+
+def make_aedat3(folder: Path) -> Path:
+    """A small AEDAT 3.1 file of several polarity packets written by the project's ``write_aedat3``."""
+    from neuro.datasets import write_aedat3
+
+    path = Path(folder) / "gesture.aedat"
+    write_aedat3(path, _camera_events(400, 128, 128, 1 << 30), packet_size=100)
+    return path
+
+
+def aedat3_sizes(data: bytes) -> list[int]:
+    """Offsets of the event size, capacity and number fields of the first packets of an AEDAT 3 file."""
+    out, pos = [], data.find(b"#!END-HEADER\r\n") + 14
+    while len(out) < 9 and pos + 28 <= len(data):
+        out += [pos + 4, pos + 20, pos + 24]
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        pos += 28 + size * int.from_bytes(data[pos + 20 : pos + 24], "little")
+    return out
 
 
 def make_idx(folder: Path) -> Path:
@@ -192,7 +230,7 @@ def misbehaving_reader(path):
 
 
 # ----------------------------------------------------------------------------- invariants
-MONOTONIC = {"aedat4", "prophesee_dat", "shd_hdf5"}  # formats whose readers guarantee time order
+MONOTONIC = {"aedat2", "aedat3", "aedat4", "prophesee_dat", "shd_hdf5"}  # formats whose readers guarantee time order
 
 
 def check_events(out, ref, mutation: dict) -> str | None:

@@ -235,3 +235,28 @@ def test_tonic_dataset_with_neuro_transforms_collate_and_trainer(tonic_nmnist, t
 def test_neuro_slicer_in_tonics_sliced_dataset(tonic_nmnist):
     ds = tonic.SlicedDataset(tonic.datasets.NMNIST(str(tonic_nmnist)), D.SliceByEventCount(50))
     assert len(ds) == 8 * 4 and len(ds[5][0]) == 50
+
+
+def _all_transforms():
+    return [D.ToFrame(S, time_window=10_000), D.ToFrame(S, event_count=100), D.ToFrame(S, n_time_bins=4),
+            D.Downsample(spatial_factor=2), D.Denoise(S, 5000), D.TimeJitter(100, seed=0),
+            D.SpatialJitter(S, 1.0, seed=0), D.DropEvent(0.3, seed=0), D.CropTime(0, 50_000), D.CenterCrop(S, 20),
+            D.RandomCrop(S, 20, seed=0), D.RandomFlipLR(S, seed=1), D.RandomFlipUD(S, seed=1),
+            D.RandomFlipPolarity(seed=1), D.MergePolarities(), D.RefractoryPeriod(1000), D.Decimation(2),
+            D.HotPixelFilter(max_events=2), D.TimeSkew(1.3), D.UniformNoise(S, 50, seed=0), D.ToVoxelGrid(S, 3),
+            D.ToTimesurface(S, 10_000, 3000.0)]
+
+
+@pytest.mark.parametrize("layout", list(TONIC_DTYPES))
+def test_every_neuro_transform_accepts_tonics_layouts_and_keeps_them(layout):
+    """The same events in tonic's field orders and dtypes (bool p, uint64 t, ...) give the same result as in
+    neuro's, on absolute timestamps; event outputs keep the caller's dtype."""
+    ref = _events(800, t0=ABS, span=100_000)
+    ev = _events(800, t0=ABS, span=100_000, dtype=TONIC_DTYPES[layout])
+    for ours, theirs in zip(_all_transforms(), _all_transforms(), strict=True):
+        a, b = ours(ref), theirs(ev)
+        if a.dtype.names is None:
+            assert np.allclose(a, b), type(ours).__name__
+        else:
+            assert b.dtype == ev.dtype, type(ours).__name__
+            _same(a, b)
