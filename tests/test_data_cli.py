@@ -45,6 +45,9 @@ def test_bench_data_matches_tonic(shared_data):
     assert d["samples"] == 1000
     tonic_row = next(x for x in d["rows"] if x["name"] == "tonic")
     assert tonic_row["frames_equal"] is True
+    # the filter / time-surface rows: neuro's outputs equal tonic's on the same recordings
+    compared = [x for x in d["rows"] if x["name"].startswith("tonic ")]
+    assert len(compared) == 4 and all(x["frames_equal"] is True for x in compared)
 
 
 def test_events_plot_bins(shared_data, tmp_path, capsys):
