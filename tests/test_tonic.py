@@ -216,7 +216,7 @@ def test_tonic_dataset_with_neuro_transforms_collate_and_trainer(tonic_nmnist, t
     assert x.shape == (5, 3, 2, 34, 34) and x.dtype == torch.float32 and y.tolist() == [0, 0, 1]
     assert torch.equal(x[:, 1], torch.as_tensor(theirs[1][0]).float())
     for data in (ours, theirs):
-        model = nn.Sequential(Flatten(), SeqLinear(2 * 34 * 34, 4), LI(tau=2.0))
+        model = nn.Sequential(Flatten(), SeqLinear(2 * 34 * 34, 4), LI(tau=2.0, backend="torch"))
         tr = Trainer(model, data, data,
                      TrainConfig(epochs=1, batch_size=4, progress=False, device="cpu"))
         row = tr.fit()[-1]
@@ -259,4 +259,20 @@ def test_every_neuro_transform_accepts_tonics_layouts_and_keeps_them(layout):
             assert np.allclose(a, b), type(ours).__name__
         else:
             assert b.dtype == ev.dtype, type(ours).__name__
+            _same(a, b)
+
+
+def test_tonic_transforms_on_neuro_arrays_equal_their_own_layout():
+    """tonic's transforms take neuro's arrays (int8 polarity, neuro's field order) and give what they give on
+    tonic's own layout."""
+    ref = _events(1200, seed=4)
+    theirs = _events(1200, seed=4, dtype=TONIC_DTYPES["nmnist"])
+    for t in (tt.ToFrame(S, time_window=10_000), tt.ToImage(S), tt.Denoise(2000), tt.CenterCrop(S, 20),
+              tt.RefractoryPeriod(1000), tt.Decimation(2), tt.DropPixel(hot_pixel_frequency=10),
+              tt.MergePolarities(), tt.ToTimesurface(S, 10_000, 5000.0), tt.ToVoxelGrid(S, 3)):
+        a, b = t(ref.copy()), t(theirs.copy())
+        if a.dtype.names is None:
+            assert np.allclose(a, b), type(t).__name__
+        else:
+            assert a.dtype == ref.dtype
             _same(a, b)
