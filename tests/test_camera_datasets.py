@@ -235,3 +235,39 @@ def test_ncars_ncaltech_cifar10dvs_download_nested_archives(server, tmp_path, mo
     with pytest.raises(DataError, match="md5"):
         D.NCaltech101(tmp_path / "fresh", download=True, base_url=url)
     assert not list((tmp_path / "fresh").rglob("*.zip*"))
+
+
+def test_asldvs_download_zip_of_zips_and_mat_validation(server, tmp_path, monkeypatch):
+    from scipy.io import savemat
+
+    served, url = server
+    g = np.random.default_rng(3)
+    members, arrays = {}, {}
+    for letter in ("a", "c"):
+        mats = {}
+        for k in range(2):
+            n = 80
+            cols = {"ts": np.sort(g.integers(0, 10**5, n))[:, None], "x": g.integers(0, 240, n)[:, None],
+                    "y": g.integers(0, 180, n)[:, None], "pol": g.integers(0, 2, n)[:, None]}
+            buf = io.BytesIO()
+            savemat(buf, cols)
+            mats[f"{letter}/{letter}_{k:04d}.mat"] = buf.getvalue()
+            arrays[(letter, k)] = cols
+        inner = tmp_path / f"Yin Bi - {letter}.zip"
+        _zip(inner, mats)
+        members[inner.name] = inner.read_bytes()
+    md5 = _zip(served / "asl.zip", members)
+    monkeypatch.setitem(D.ASLDVS.RESOURCES, "all", ("unused", "asl.zip", md5, ".", ("Yin*.zip",)))
+    ds = D.ASLDVS(tmp_path / "data", download=True, base_url=url)
+    assert len(ds) == 4 and ds.targets == [0, 0, 2, 2]
+    ev, y = ds[3]
+    cols = arrays[("c", 1)]
+    assert y == 2 and np.array_equal(ev["t"], cols["ts"].ravel()) and np.array_equal(ev["y"], 179 - cols["y"].ravel())
+    buf = io.BytesIO()
+    savemat(buf, {"ts": np.arange(3), "x": np.arange(3)})
+    ds.files[0].write_bytes(buf.getvalue())
+    with pytest.raises(DataError, match=r"a_0000\.mat.*lacks y, pol"):
+        ds[0]
+    ds.files[1].write_bytes(b"MATLAB 5.0 garbage")
+    with pytest.raises(DataError, match=r"a_0001\.mat.*not a readable"):
+        ds[1]

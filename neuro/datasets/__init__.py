@@ -11,7 +11,7 @@ and :mod:`~neuro.datasets.audio`.
 from neuro.datasets.aedat_legacy import read_aedat2, read_aedat3, write_aedat2, write_aedat3
 from neuro.datasets.audio import CochleaEncoder
 from neuro.datasets.cache import CachedDataset
-from neuro.datasets.camera import CIFAR10DVS, NCARS, DVSGesture, NCaltech101
+from neuro.datasets.camera import ASLDVS, CIFAR10DVS, NCARS, DVSGesture, NCaltech101
 from neuro.datasets.collate import length_mask, pad_time_major
 from neuro.datasets.events import AUDIO_DTYPE, CAMERA_DTYPE, EventStream, make_events, to_dense, to_sparse
 from neuro.datasets.prepared import fsdd_inputs, nmnist_frames, nmnist_inputs
@@ -61,7 +61,7 @@ __all__ = [
     "length_mask", "make_events", "pad_time_major", "read_aedat4", "read_events", "read_idx", "read_nmnist",
     "read_prophesee_dat", "read_prophesee_raw", "read_wav", "to_dense", "to_sparse", "write_nmnist", "write_shd",
     "fsdd_inputs", "nmnist_frames", "nmnist_inputs",
-    "CIFAR10DVS", "NCARS", "CenterCrop", "DVSGesture", "Decimation", "HotPixelFilter", "MergePolarities",
+    "ASLDVS", "CIFAR10DVS", "NCARS", "CenterCrop", "DVSGesture", "Decimation", "HotPixelFilter", "MergePolarities",
     "NCaltech101", "RandomCrop", "RandomFlipLR", "RandomFlipPolarity", "RandomFlipUD", "RefractoryPeriod",
     "SliceByEventCount", "SliceByTime", "SlicedDataset", "TimeSkew", "ToTimesurface", "ToVoxelGrid",
     "UniformNoise", "read_aedat2", "read_aedat3", "sensor_size_after", "write_aedat2", "write_aedat3",

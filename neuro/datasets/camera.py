@@ -1,4 +1,4 @@
-"""Event-camera datasets: DVS Gesture, N-CARS, N-Caltech101, CIFAR10-DVS and POKER-DVS.
+"""Event-camera datasets: DVS Gesture, N-CARS, N-Caltech101, CIFAR10-DVS and ASL-DVS.
 
 Each takes ``root=`` (default ``$NEURO_DATA_DIR``) and looks for the unpacked files under ``root``
 or ``root/<NAME>``; ``download=True`` fetches the archive named in ``RESOURCES`` (md5-checked,
@@ -53,11 +53,12 @@ class CameraDataset(_Transformed):
                 url = f"{base_url.rstrip('/')}/{fname}"
             home = self.root / self.NAME
             extract(fetch(url, home / fname, md5), home)
-            for name in inner:  # archives inside the archive (covered by its md5)
+            for name in inner:  # archives inside the archive (covered by its md5); names may be glob patterns
                 found = sorted(home.rglob(name))
                 if not found:
                     raise DataError(f"{home / fname}: the archive holds no {name}; the download is not {self.NAME}")
-                extract(found[0], found[0].parent)
+                for archive in found:
+                    extract(archive, archive.parent)
             folder = self._locate(rel)
         if folder is None:
             raise DatasetNotFoundError(
@@ -251,3 +252,56 @@ class CIFAR10DVS(CameraDataset):
 
     def _read(self, path: Path) -> np.ndarray:
         return read_aedat4(path).events
+
+
+# ----------------------------------------------------------------------------- ASL-DVS
+class ASLDVS(CameraDataset):
+    """ASL-DVS (Bi et al. 2019): 24 American Sign Language letters (no j, z) recorded with a DAVIS240,
+    4,200 samples each; no official split (``split="all"``).
+
+    Layout: ``.mat`` files (fields ``ts``, ``x``, ``y``, ``pol``) in folders whose name ends in the
+    letter, anywhere below the dataset folder, as the official archive (a zip of per-subject zips)
+    unpacks.  Labels index :attr:`classes` (a-z, as tonic's, so j and z have no samples); ``y`` is
+    flipped to count from the top, as tonic does.  ``.mat`` files are read as data only.
+    """
+
+    NAME = "ASLDVS"
+    sensor_size = (240, 180, 2)
+    classes = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    SPLITS = ("all",)
+    RESOURCES = {
+        "all": ("https://www.dropbox.com/sh/ibq0jsicatn7l6r/AACNrNELV56rs1YInMWUs9CAa?dl=1", "ASLDVS.zip",
+                "33f8b87bf45edc0bfed0de41822279b9", ".", ("Yin*.zip",)),
+    }
+
+    def __init__(self, root: PathLike | None = None, transform: Callable | None = None, download: bool = False,
+                 base_url: str | None = None, split: str = "all") -> None:
+        super().__init__(root, split, transform, download, base_url)
+
+    def _locate(self, rel: str) -> Path | None:
+        for base in (self.root / self.NAME, self.root):
+            if base.is_dir() and next(base.rglob("*.mat"), None) is not None:
+                return base
+        return None
+
+    def _list(self, folder: Path) -> list[tuple[Path, int]]:
+        files = sorted(f for f in folder.rglob("*.mat") if f.parent.name[-1:].lower() in self.classes)
+        return [(f, self.classes.index(f.parent.name[-1].lower())) for f in files]
+
+    def _read(self, path: Path) -> np.ndarray:
+        from scipy.io import loadmat
+
+        try:
+            m = loadmat(path)
+        except Exception as e:  # scipy's parser fails in many ways on corrupt files
+            raise DataError(f"{path}: not a readable .mat file ({type(e).__name__}: {e})") from None
+        missing = [k for k in ("ts", "x", "y", "pol") if k not in m]
+        if missing:
+            raise DataError(f"{path}: ASL-DVS .mat file lacks {', '.join(missing)}")
+        cols = [np.asarray(m[k]).ravel() for k in ("ts", "x", "y", "pol")]
+        if len({len(c) for c in cols}) != 1 or any(c.dtype.kind not in "iuf" for c in cols):
+            raise DataError(f"{path}: ts, x, y, pol are not numeric columns of one length (corrupt file)")
+        if any(c.dtype.kind == "f" and (not np.isfinite(c).all() or (c != np.round(c)).any()) for c in cols):
+            raise DataError(f"{path}: ts, x, y or pol is not a whole number (corrupt file)")
+        t, x, y, p = (c.astype(np.int64) for c in cols)
+        return make_events(t, x, p, self.sensor_size[1] - 1 - y)
