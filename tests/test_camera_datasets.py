@@ -271,3 +271,27 @@ def test_asldvs_download_zip_of_zips_and_mat_validation(server, tmp_path, monkey
     ds.files[1].write_bytes(b"MATLAB 5.0 garbage")
     with pytest.raises(DataError, match=r"a_0001\.mat.*not a readable"):
         ds[1]
+
+
+def test_dvsgesture_original_aedat3_release_cut_by_its_label_files(tmp_path):
+    folder = tmp_path / "DvsGesture"
+    folder.mkdir()
+    recs = {}
+    for name in ("user01_fluorescent", "user02_lab"):
+        ev = _cam(4000, 128, 128, seed=len(recs), t0=10**6, span=9 * 10**6)
+        D.write_aedat3(folder / f"{name}.aedat", ev, packet_size=512)
+        (folder / f"{name}_labels.csv").write_text("class,startTime_usec,endTime_usec\n"
+                                                   "1,2000000,4000000\n11,5000000,8000000\n")
+        recs[name] = ev
+    (folder / "trials_to_train.txt").write_text("user01_fluorescent.aedat\nuser02_lab.aedat\n")
+    ds = D.DVSGesture(tmp_path, split="train")
+    assert ds.targets == [0, 10, 0, 10] and ds.users == [1, 1, 2, 2] and ds.lighting[2] == "lab"
+    ev = recs["user02_lab"]
+    seg = ev[(ev["t"] >= 5_000_000) & (ev["t"] < 8_000_000)]
+    assert np.array_equal(ds[3][0], seg) and np.array_equal(ds[0][0]["t"], recs["user01_fluorescent"]["t"][
+        (recs["user01_fluorescent"]["t"] >= 2_000_000) & (recs["user01_fluorescent"]["t"] < 4_000_000)])
+    (folder / "user02_lab_labels.csv").write_text("class,startTime_usec,endTime_usec\n12,0,10\n")
+    with pytest.raises(DataError, match=r"user02_lab_labels\.csv.*line 2 has class 12"):
+        D.DVSGesture(tmp_path, split="train")
+    with pytest.raises(DatasetNotFoundError, match="DVSGesture test not found"):
+        D.DVSGesture(tmp_path, split="test")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neuro.config import data_root
+from neuro.datasets.aedat_legacy import read_aedat3
 from neuro.datasets.download import download as fetch
 from neuro.datasets.download import extract
 from neuro.datasets.events import EventStream, check_stream, make_events
@@ -113,10 +114,14 @@ class DVSGesture(CameraDataset):
     """IBM DVS Gesture (Amir et al. 2017): 11 hand and arm gestures, DVS128 (128x128), 29 subjects,
     3 lighting conditions; 1,077 training and 264 test samples.
 
-    The layout is the per-gesture release also used by tonic: ``ibmGestureTrain/user<NN>_<lighting>/
-    <label>.npy`` (and ``ibmGestureTest``), each an ``[N, 4]`` array of ``x, y, p, t`` with ``t`` in
-    ms (read with ``allow_pickle=False``; times become µs).  ``users`` and ``lighting`` give each
-    sample's subject and lighting.
+    Two layouts are read.  The per-gesture release also used by tonic (what ``download=True``
+    fetches): ``ibmGestureTrain/user<NN>_<lighting>/<label>.npy`` (and ``ibmGestureTest``), each an
+    ``[N, 4]`` array of ``x, y, p, t`` with ``t`` in ms (read with ``allow_pickle=False``; times
+    become µs).  Or IBM's original release, ``DvsGesture/``: AEDAT 3.1 recordings
+    ``user<NN>_<lighting>.aedat``, each with ``user<NN>_<lighting>_labels.csv`` (``class,
+    startTime_usec, endTime_usec``, classes from 1) and the split's files listed in
+    ``trials_to_train.txt`` / ``trials_to_test.txt``; each labelled segment is a sample, with µs
+    timestamps as recorded.  ``users`` and ``lighting`` give each sample's subject and lighting.
     """
 
     NAME = "DVSGesture"
@@ -131,7 +136,19 @@ class DVSGesture(CameraDataset):
                  "56070e45dadaa85fff82e0fbfbc06de5", "ibmGestureTest", ()),
     }
 
+    _segments: list[tuple[int, int]] | None = None  # (start, end) µs per sample in the original layout
+
+    def _locate(self, rel: str) -> Path | None:
+        found = super()._locate(rel)
+        if found is None:
+            for base in (self.root, self.root / self.NAME):
+                if (base / "DvsGesture" / f"trials_to_{self.split}.txt").is_file():
+                    return base / "DvsGesture"
+        return found
+
     def _list(self, folder: Path) -> list[tuple[Path, int]]:
+        if (folder / f"trials_to_{self.split}.txt").is_file():
+            return self._list_original(folder)
         items = []
         for d in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("user")):
             for f in sorted(d.glob("*.npy"), key=lambda f: (len(f.stem), f.stem)):
@@ -140,6 +157,46 @@ class DVSGesture(CameraDataset):
         self.users = [int(f.parent.name.split("_")[0][4:] or -1) for f, _ in items]
         self.lighting = [f.parent.name.partition("_")[2] for f, _ in items]
         return items
+
+    def _list_original(self, folder: Path) -> list[tuple[Path, int]]:
+        """Every labelled segment of every recording named in ``trials_to_<split>.txt``."""
+        names = [n.strip() for n in (folder / f"trials_to_{self.split}.txt").read_text().split() if n.strip()]
+        items, self._segments, self.users, self.lighting = [], [], [], []
+        for name in names:
+            rec = folder / name
+            labels = rec.with_name(rec.stem + "_labels.csv")
+            if not rec.is_file() or not labels.is_file():
+                raise DatasetNotFoundError(f"{folder}: trials_to_{self.split}.txt names {name}, but {rec.name} or "
+                                           f"{labels.name} is missing")
+            for k, line in enumerate(labels.read_text().splitlines()):
+                parts = [v.strip() for v in line.split(",")]
+                if k == 0 and not parts[0].isdigit():
+                    continue  # the header line
+                try:
+                    cls, start, end = (int(v) for v in parts)
+                except ValueError:
+                    raise DataError(f"{labels}: line {k + 1} is not 'class,startTime_usec,endTime_usec'") from None
+                if not 1 <= cls <= len(self.classes) or not 0 <= start < end:
+                    raise DataError(f"{labels}: line {k + 1} has class {cls} (1-{len(self.classes)}) or an empty "
+                                    f"time range [{start}, {end})")
+                items.append((rec, cls - 1))
+                self._segments.append((start, end))
+                user, _, light = rec.stem.partition("_")
+                self.users.append(int(user[4:]) if user[4:].isdigit() else -1)
+                self.lighting.append(light)
+        return items
+
+    def events(self, i: int) -> np.ndarray:
+        if self._segments is None:
+            return super().events(i)
+        path = self.files[i]
+        cached = getattr(self, "_recording", None)
+        if cached is None or cached[0] != path:  # segments of one recording are consecutive: read it once
+            cached = self._recording = (path, read_aedat3(path).events)
+        ev = cached[1]
+        start, end = self._segments[i]
+        lo, hi = np.searchsorted(ev["t"], [start, end], side="left")
+        return ev[lo:hi]
 
     def _read(self, path: Path) -> np.ndarray:
         try:
