@@ -44,9 +44,10 @@ def _same(a, b):
 
 
 # ----------------------------------------------------------------------------- equal to tonic
+@pytest.mark.parametrize("t0", [1, ABS])
 @pytest.mark.parametrize("layout", list(TONIC_DTYPES))
-def test_filters_equal_tonics_on_its_layouts(layout):
-    ev = _events(dtype=TONIC_DTYPES[layout])
+def test_filters_equal_tonics_on_its_layouts(layout, t0):
+    ev = _events(t0=t0, dtype=TONIC_DTYPES[layout])
     _same(D.CenterCrop(S, (20, 10))(ev), tt.CenterCrop(S, (20, 10))(ev))
     _same(D.RefractoryPeriod(5000)(ev), tt.RefractoryPeriod(5000)(ev))
     _same(D.Decimation(3)(ev), tt.Decimation(3)(ev))
@@ -148,6 +149,14 @@ def test_crops_noise_and_sensor_sizes():
     assert D.sensor_size_after(chain, S) == (10, 8, 1)
     assert D.Downsample(spatial_factor=3).sensor_size_after(S) == (14, 10, 2)
     assert D.Downsample(channel_factor=5).sensor_size_after((700, 1, 1)) == (140, 1, 1)
+    # tonic's sensor-changing transforms, alone and in tonic's Compose with neuro's
+    mixed = tt.Compose([tt.Downsample(spatial_factor=0.5), D.CenterCrop(size=(16, 12)), tt.MergePolarities()])
+    assert D.sensor_size_after(mixed, S) == (16, 12, 1)
+    assert D.sensor_size_after(tt.RandomCrop(S, (20, 10)), S) == (20, 10, 2)
+    assert D.sensor_size_after(tt.CenterCrop(S, 8), S) == (8, 8, 2)
+    half = tt.Downsample(spatial_factor=0.5)(ev)
+    W, H, _ = D.sensor_size_after(tt.Downsample(spatial_factor=0.5), S)
+    assert half["x"].max() == W - 1 and half["y"].max() == H - 1
     s = D.EventStream(ev, S, "test")
     out = D.Compose([D.Downsample(spatial_factor=3), D.CenterCrop(size=(10, 8)), D.MergePolarities()])(s)
     assert isinstance(out, D.EventStream) and out.sensor_size == (10, 8, 1)

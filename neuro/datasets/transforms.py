@@ -373,16 +373,43 @@ def _pair(size, who: str) -> tuple[int, int]:
 
 
 def sensor_size_after(transform: Callable, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The sensor size events have after ``transform`` (a :class:`Compose` chains its members).
+    """The sensor size events have after ``transform``; a :class:`Compose` (neuro's or tonic's) chains
+    its members.
 
-    Transforms that change the sensor (:class:`Downsample`, crops, :class:`MergePolarities`) define
-    ``sensor_size_after``; for any other callable (tonic's included) the size is unchanged."""
-    own = getattr(transform, "sensor_size_after", None)
-    if isinstance(transform, Compose):
-        for t in transform.transforms:
+    neuro's transforms that change the sensor (:class:`Downsample`, crops, :class:`MergePolarities`)
+    define ``sensor_size_after``; tonic's ``CenterCrop``, ``RandomCrop``, ``MergePolarities`` and
+    ``Downsample`` are recognized; any other callable leaves the size unchanged."""
+    members = getattr(transform, "transforms", None)
+    if isinstance(members, list | tuple):
+        for t in members:
             sensor_size = sensor_size_after(t, sensor_size)
         return tuple(sensor_size)
-    return tuple(own(sensor_size)) if callable(own) else tuple(sensor_size)
+    own = getattr(transform, "sensor_size_after", None)
+    if callable(own):
+        return tuple(own(sensor_size))
+    if type(transform).__module__.startswith("tonic."):
+        return _tonic_sensor_after(transform, tuple(sensor_size))
+    return tuple(sensor_size)
+
+
+def _tonic_sensor_after(t, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The sensor size after one of tonic's transforms that change it (others keep it)."""
+    W, H, P = sensor_size
+    name = type(t).__name__
+    if name == "CenterCrop":
+        size = t.size
+        w, h = (size, size) if isinstance(size, int) else size
+        return int(w), int(h), P
+    if name == "RandomCrop":
+        return int(t.target_size[0]), int(t.target_size[1]), P
+    if name == "MergePolarities":
+        return W, H, 1
+    if name == "Downsample":  # x * factor, stored into an integer field (truncated)
+        if t.target_size is not None:
+            return int(t.target_size[0]), int(t.target_size[1]), P
+        f = t.spatial_factor if isinstance(t.spatial_factor, tuple) else (t.spatial_factor, t.spatial_factor)
+        return int((W - 1) * f[0]) + 1, int((H - 1) * f[1]) + 1, P
+    return sensor_size
 
 
 # ----------------------------------------------------------------------------- crops and flips
