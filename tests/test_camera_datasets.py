@@ -295,3 +295,12 @@ def test_dvsgesture_original_aedat3_release_cut_by_its_label_files(tmp_path):
         D.DVSGesture(tmp_path, split="train")
     with pytest.raises(DatasetNotFoundError, match="DVSGesture test not found"):
         D.DVSGesture(tmp_path, split="test")
+
+
+def test_ncars_reads_a_real_recording(shared_data, tmp_path):
+    folder = tmp_path / "NCARS" / "n-cars_test" / "cars"
+    folder.mkdir(parents=True)
+    (folder / "obj_000001_td.dat").write_bytes((shared_data / "fixtures" / "sample_ncars.dat").read_bytes())
+    ev, label = D.NCARS(tmp_path, "test")[0]
+    assert label == 1 and len(ev) == 2009 and ev["x"].max() < 120 and ev["y"].max() < 100
+    assert np.array_equal(ev, D.read_events(folder / "obj_000001_td.dat").events)
