@@ -230,7 +230,8 @@ def misbehaving_reader(path):
 
 
 # ----------------------------------------------------------------------------- invariants
-MONOTONIC = {"aedat2", "aedat3", "aedat4", "prophesee_dat", "shd_hdf5"}  # formats whose readers guarantee time order
+# formats whose readers guarantee time order
+MONOTONIC = {"aedat1", "aedat2", "aedat3", "aedat4", "prophesee_dat", "shd_hdf5"}
 
 
 def check_events(out, ref, mutation: dict) -> str | None:

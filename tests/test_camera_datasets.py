@@ -60,6 +60,20 @@ def test_aedat2_dvs128_roundtrip_wraparound_and_jaer_layout(tmp_path):
         D.read_events(tmp_path / "big.aedat")
 
 
+def test_aedat1_dvs128(tmp_path):
+    """AEDAT 1.0: 16-bit big-endian addresses (jAER's DVS128 layout) and 32-bit timestamps."""
+    ev = _cam(200, 128, 128, seed=6)
+    addr = ((127 - ev["x"].astype(np.int64)) << 1) | (ev["y"].astype(np.int64) << 8) | (1 - ev["p"].astype(np.int64))
+    body = np.zeros(len(ev), np.dtype([("a", ">u2"), ("t", ">u4")]))
+    body["a"], body["t"] = addr, ev["t"]
+    (tmp_path / "v1.aedat").write_bytes(b"#!AER-DAT1.0\r\n# DVS128\r\n" + body.tobytes())
+    s = D.read_events(tmp_path / "v1.aedat")
+    assert s.format == "aedat1" and s.sensor_size == (128, 128, 2) and np.array_equal(s.events, ev)
+    (tmp_path / "cut.aedat").write_bytes(b"#!AER-DAT1.0\r\n" + body.tobytes()[:-4])
+    with pytest.raises(DataError, match=r"cut\.aedat.*whole number of 6-byte events"):
+        D.read_events(tmp_path / "cut.aedat")
+
+
 def test_aedat2_davis346_equals_tonics_decoder(shared_data, tmp_path):
     """A DAVIS346 file: the real jAER header of the fixture plus DVS events and one frame (APS) sample."""
     tonic_io = pytest.importorskip("tonic.io")
@@ -118,7 +132,7 @@ def test_aedat3_packets_are_validated(tmp_path):
         ("size", raw[:start] + _PACKET.pack(1, 1, 12, 4, 0, 100, 100, 100) + raw[start + 28:] + bytes(400), "8 bytes"),
         ("count", raw[:start] + _PACKET.pack(1, 1, 8, 4, 0, 100, 101, 0) + raw[start + 28:], "impossible header"),
         ("noend", raw[:start - 14], "no #!END-HEADER"),
-        ("v1", b"#!AER-DAT1.0\r\n" + raw[14:], "version '1.0' is not supported"),
+        ("v9", b"#!AER-DAT9.0\r\n" + raw[14:], "version '9.0' is not supported"),
     ]:
         (tmp_path / f"{name}.aedat").write_bytes(data)
         with pytest.raises(DataError, match=rf"{name}\.aedat.*{msg}"):

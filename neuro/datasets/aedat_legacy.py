@@ -1,5 +1,5 @@
-"""Readers for the jAER / cAER formats before AEDAT 4: AEDAT 2.0 (DVS128 and DAVIS ``.aedat``)
-and AEDAT 3.x (packet files, e.g. DVS Gesture's original recordings).
+"""Readers for the jAER / cAER formats before AEDAT 4: AEDAT 1.0 and 2.0 (DVS128 and DAVIS
+``.aedat``) and AEDAT 3.x (packet files, e.g. DVS Gesture's original recordings).
 
 Both are decoded with numpy from the published layouts (inivation.gitlab.io/dv/dv-docs, "AEDAT
 file formats") and every declared size is checked against the file before use; problems raise
@@ -82,7 +82,8 @@ def _unwrap_time(path: PathLike, ts: np.ndarray, what: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- AEDAT 2.0
 def read_aedat2(path: PathLike, chip: str | None = None) -> EventStream:
     """Decode an AEDAT 2.0 (jAER) file: ``#`` header lines, then big-endian ``int32`` address and
-    ``int32`` timestamp (µs) per event.
+    ``int32`` timestamp (µs) per event.  AEDAT 1.0 files (first line ``#!AER-DAT1.0``: a 16-bit
+    address and a 32-bit timestamp, DVS128 only) are read too.
 
     The address layout depends on the camera, named by the header's ``AEChip`` line or ``chip=``
     (``"dvs128"``, ``"davis240"``, ``"davis346"``); without either, a file whose addresses all fit
@@ -94,17 +95,21 @@ def read_aedat2(path: PathLike, chip: str | None = None) -> EventStream:
     Timestamps wrap at 2**32 µs (handled); any other backward step raises :class:`DataError`.
     """
     buf = _read(path)
-    if not buf.startswith(b"#!AER-DAT2"):
+    if not buf.startswith((b"#!AER-DAT2", b"#!AER-DAT1")):
         raise DataError(f"{path}: not an AEDAT 2.0 file (no '#!AER-DAT2.0' first line)")
+    version = 1 if buf.startswith(b"#!AER-DAT1") else 2
+    size = 6 if version == 1 else 8
     lines, pos = _header(path, buf, None)
-    if (len(buf) - pos) % 8:
-        raise DataError(f"{path}: AEDAT 2.0 data of {len(buf) - pos} bytes is not a whole number of 8-byte events "
-                        "(truncated?)")
+    if (len(buf) - pos) % size:
+        raise DataError(f"{path}: AEDAT {version}.0 data of {len(buf) - pos} bytes is not a whole number of "
+                        f"{size}-byte events (truncated?)")
     if chip is not None and chip.lower() not in CHIPS:
         raise ConfigError(f"AEDAT 2.0 chip must be one of {', '.join(CHIPS)}, got {chip!r}")
-    body = np.frombuffer(buf, ">u4", offset=pos).reshape(-1, 2)
-    addr, ts = body[:, 0].astype(np.int64), body[:, 1].astype(np.int64)
-    chip = (chip or "").lower() or _chip(lines, "AEChip")
+    if version == 1 and chip not in (None, "dvs128"):
+        raise ConfigError(f"AEDAT 1.0 files hold DVS128 (16-bit) addresses; chip={chip!r} does not apply")
+    body = np.frombuffer(buf, np.dtype([("a", ">u2" if version == 1 else ">u4"), ("t", ">u4")]), offset=pos)
+    addr, ts = body["a"].astype(np.int64), body["t"].astype(np.int64)
+    chip = "dvs128" if version == 1 else (chip or "").lower() or _chip(lines, "AEChip")
     if chip is None:
         if len(addr) and addr.max() >= 1 << 15:
             raise DataError(f"{path}: AEDAT 2.0 header names no camera (AEChip) and the addresses are not DVS128's "
@@ -125,9 +130,9 @@ def read_aedat2(path: PathLike, chip: str | None = None) -> EventStream:
         x = (W - 1) - ((addr >> 12) & 0x3FF)
         y = (H - 1) - ((addr >> 22) & 0x1FF)
         p = (addr >> 11) & 1
-    t = _unwrap_time(path, ts, "AEDAT 2.0")
+    t = _unwrap_time(path, ts, f"AEDAT {version}.0")
     ev = make_events(t, x, p, y)
-    return check_stream(EventStream(ev, (W, H, 2), "aedat2", str(path)), True)
+    return check_stream(EventStream(ev, (W, H, 2), f"aedat{version}", str(path)), True)
 
 
 # ----------------------------------------------------------------------------- AEDAT 3.x

@@ -479,13 +479,13 @@ def detect_format(path: PathLike) -> str:
         head = f.read(4096)
     if head.startswith(b"#!AER-DAT4"):
         return "aedat4"
-    if head.startswith(b"#!AER-DAT2"):
+    if head.startswith((b"#!AER-DAT2", b"#!AER-DAT1")):
         return "aedat2"
     if head.startswith(b"#!AER-DAT3"):
         return "aedat3"
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("latin-1", "replace")
-        raise DataError(f"{p}: AEDAT version {version!r} is not supported (2.0, 3.x and 4.0 are); "
+        raise DataError(f"{p}: AEDAT version {version!r} is not supported (1.0, 2.0, 3.x and 4.0 are); "
                         "convert it with jAER or dv-processing")
     if head.startswith(b"\x89HDF"):
         return "shd_hdf5"
@@ -498,7 +498,7 @@ def detect_format(path: PathLike) -> str:
         return "nmnist"
     if p.suffix.lower() == ".raw":
         return "prophesee_raw"
-    raise DataError(f"{p}: unknown event format (expected AEDAT 2/3/4, Prophesee DAT/RAW, N-MNIST .bin or SHD .h5)")
+    raise DataError(f"{p}: unknown event format (expected AEDAT 1-4, Prophesee DAT/RAW, N-MNIST .bin or SHD .h5)")
 
 
 def read_events(path: PathLike) -> EventStream:
