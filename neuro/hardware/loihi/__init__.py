@@ -29,7 +29,7 @@ from neuro.hardware.loihi.simulator import LoihiResult, cuba_run, lif_update, ru
 __all__ = [
     "EXCITATORY", "INHIBITORY", "MAX_DELAY", "MAX_VTH", "MIXED", "SIGN_MODES", "LavaResult", "LayerReport",
     "LoihiLayer", "LoihiNetwork", "LoihiResult", "QuantReport", "cuba_run", "determine_sign_mode",
-    "effective_weights", "evaluate_loihi", "export_loihi", "graded_message_bits", "lava_status", "lif_update", "netx_status",
-    "load_loihi", "model_padding", "netx_problems", "quantize", "quantize_layer", "run_lava", "run_lava_many", "run_loihi",
-    "setup_lava", "simulate", "synaptic_input"
+    "effective_weights", "evaluate_loihi", "export_loihi", "graded_message_bits", "lava_status", "lif_update",
+    "load_loihi", "model_padding", "netx_problems", "netx_status", "quantize", "quantize_layer", "run_lava",
+    "run_lava_many", "run_loihi", "setup_lava", "simulate", "synaptic_input"
 ]

@@ -247,7 +247,8 @@ def quantize_layer(
     rec_q: dict[str, Any] = {}
     if rec is not None:
         rgrid = _grid(rec)
-        e_rec, m_rec, rep.rec_weight_rel_error, rep.rec_weight_max_abs_error = _mantissas(rec, s_w, weight_exp, rgrid, not netx)
+        e_rec, m_rec, rep.rec_weight_rel_error, rep.rec_weight_max_abs_error = _mantissas(rec, s_w, weight_exp, rgrid,
+                                                                                          not netx)
         rep.rec_weight_exp = e_rec
         rep.rec_sign_mode = {1: "mixed", 2: "excitatory", 3: "inhibitory"}[rgrid[0]]
         rec_q = {"rec_weights": m_rec, "rec_weight_exp": e_rec, "rec_sign_mode": rgrid[0], "rec_num_weight_bits": 8}

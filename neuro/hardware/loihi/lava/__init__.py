@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
