@@ -96,6 +96,11 @@ def test_what_netx_cannot_run_is_refused_with_the_reason(tmp_path):
     with pytest.raises(HardwareLimitError, match="dense_rec.*--quantization fine"):
         export_loihi(fls, tmp_path / "r.net")
     assert not (tmp_path / "r.net").exists()
+    fls[0].rec_delay, fls[0].delay = None, np.zeros((16, 10))  # zero delays are no delays: netx's dense_rec
+    export_loihi(fls, tmp_path / "r.net")
+    with h5py.File(tmp_path / "r.net") as h:
+        assert h["layer/0/type"][0] == b"dense_rec" and "delay" not in h["layer/0"]
+    fls[0].rec_delay = np.ones((16, 16))
     export_loihi(fls, tmp_path / "r.net", quantization="fine")  # neuro's layout: a 'recurrent' subgroup
     problems = netx_problems(load_loihi(tmp_path / "r.net"))
     assert any("'recurrent' subgroup, which netx ignores" in p for p in problems)

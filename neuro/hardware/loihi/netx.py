@@ -149,7 +149,7 @@ def _write_netx(net: LoihiNetwork, tmp: str, netx_layout: bool) -> None:
             if rec_netx:
                 rec = _netx_weights(la.effective_rec_weight(), la.rec_weight_exp)
                 g.create_dataset("weight_rec", data=rec.astype(np.float64))  # type: ignore[union-attr]
-            if la.delays is not None:
+            if la.delays is not None and (np.any(la.delays) or not netx_layout):  # netx: zero delays = none
                 g.create_dataset("delay", data=la.delays.astype(np.int64))
             g.create_dataset("bias", data=bias_mant.astype(np.float64))  # type: ignore[union-attr]
             g.create_dataset("biasExp", data=np.broadcast_to(np.asarray(bias_exp, np.int64), (la.n_out,)))
