@@ -121,11 +121,13 @@ def test_what_netx_cannot_run_is_refused_with_the_reason(tmp_path):
     assert "--quantization netx" in r.stderr
 
 
-def _checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
     """A small delay model (delays, batch norm folded into biases, LI readout) after one training epoch."""
     from neuro.models import build_model
     from neuro.training import TrainConfig, Trainer
 
+    tmp_path = tmp_path_factory.mktemp("ckpt")
     torch.manual_seed(0)
     cfg = dict(n_in=6, hidden=12, n_layers=1, n_out=3, max_delay=5, right_pad=0)
     model = build_model("delay_snn", **cfg)
@@ -135,10 +137,10 @@ def _checkpoint(tmp_path):
     return tmp_path / "last.ckpt"
 
 
-def test_export_command_quantization_option(tmp_path, capsys):
+def test_export_command_quantization_option(checkpoint, tmp_path, capsys):
     from neuro.cli import main
 
-    ckpt = _checkpoint(tmp_path)
+    ckpt = checkpoint
     capsys.readouterr()
     for q in ("netx", "fine"):
         assert main(["export", str(ckpt), "--to", "loihi", str(tmp_path / f"{q}.net"), "--quantization", q,
@@ -177,8 +179,8 @@ def test_netx_runs_feed_forward_delayed_recurrent_and_graded_files_bit_exactly(t
 
 @needs_netx
 @pytest.mark.lava
-def test_lava_run_netx_reports_bit_exact_for_an_exported_checkpoint(tmp_path):
-    ckpt = _checkpoint(tmp_path)
+def test_lava_run_netx_reports_bit_exact_for_an_exported_checkpoint(checkpoint, tmp_path):
+    ckpt = checkpoint
     r = subprocess.run([sys.executable, "-m", "neuro", "export", str(ckpt), "--to", "loihi", str(tmp_path / "m.net"),
                         "--num-message-bits", "8"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
