@@ -73,6 +73,7 @@ def main(argv: list[str]) -> int:
         return run(neuro, "demo", check=False)
     # The Lava bridge runs Lava 0.10 in its own Python 3.10 environment; this creates it when
     # a Python 3.10 interpreter exists and otherwise says what to install (tests then skip).
+    # It also installs lava-dl (netx) there without its torch, for tests/test_netx.py.
     run(neuro, "lava", "setup", "--if-possible", check=False)
     lint = [p for p in ("neuro", "tests", "examples", "bootstrap.py") if (ROOT / p).exists()]
     if run(PY, "-m", "ruff", "check", *lint, check=False):

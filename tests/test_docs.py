@@ -11,8 +11,8 @@ A block may be preceded by HTML comments (invisible on the rendered page), one d
 
 * ``<!-- snippet: quick OLD => NEW -->``: in the test run, replace the text ``OLD`` (which must
   occur in the block) with ``NEW``; used to shrink multi-minute runs (``--epochs 30 => --epochs 1``).
-* ``<!-- snippet: requires lava -->`` / ``requires cuda``: run only where that exists, else
-  skipped with the reason.
+* ``<!-- snippet: requires lava -->`` / ``requires netx`` (lava-dl netx in the Lava environment) /
+  ``requires cuda``: run only where that exists, else skipped with the reason.
 * ``<!-- snippet: skip REASON -->``: never run (installs packages, reaches the internet, calls
   the test suite itself); the reason is required and every skip is listed in pytest's summary.
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUN_LANGS = {"python": "python", "py": "python", "bash": "shell", "sh": "shell", "shell": "shell",
              "console": "console"}
-REQUIREMENTS = ("lava", "cuda")
+REQUIREMENTS = ("lava", "netx", "cuda")
 MAX_SKIPS = 8  # skips are for what cannot run on any test machine, and must stay rare
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
@@ -144,10 +144,10 @@ def _missing(requirement: str) -> str | None:
         import torch
 
         return None if torch.cuda.is_available() else "needs a CUDA GPU"
-    from neuro.hardware.loihi.lava import lava_status
+    from neuro.hardware.loihi.lava import lava_status, netx_status
 
-    ok, why = lava_status()
-    return None if ok else f"needs the Lava environment ({why})"
+    ok, why = netx_status() if requirement == "netx" else lava_status()
+    return None if ok else f"needs the Lava environment{' with lava-dl netx' * (requirement == 'netx')} ({why})"
 
 
 # ----------------------------------------------------------------------------- the runner

@@ -127,7 +127,7 @@ def test_the_wrap_case_really_wraps(lava_runs):
 def test_lava_run_command_loads_deployment_file(random_network, tmp_path):
     rng = np.random.default_rng(4)
     net = random_network([7, 11, 3], rng, max_delay=5)
-    export_loihi(net, tmp_path / "n.net")
+    export_loihi(net, tmp_path / "n.net", quantization="fine")
     np.save(tmp_path / "x.npy", (rng.random((30, 7)) < 0.4).astype(np.int64))
     r = subprocess.run([sys.executable, "-m", "neuro", "lava", "run", str(tmp_path / "n.net"), "--input",
                         str(tmp_path / "x.npy"), "--backend", "both", "--json"], capture_output=True, text=True)

@@ -234,7 +234,7 @@ def test_recurrent_layer_limits_and_file_round_trip(random_network, tmp_path):
     rng = np.random.default_rng(2)
     net = random_network([5, 9, 4], rng, max_delay=3, recurrent=True)
     net.layers[1].rec_delays = None
-    export_loihi(net, tmp_path / "r.net")
+    export_loihi(net, tmp_path / "r.net", quantization="fine")
     back = load_loihi(tmp_path / "r.net")
     for p, q in zip(net.layers, back.layers, strict=True):
         assert np.array_equal(p.rec_weights, q.rec_weights) and p.rec_weight_exp == q.rec_weight_exp
@@ -365,7 +365,7 @@ def test_deployment_file_round_trip_in_netx_layout(random_network, tmp_path):
     rng = np.random.default_rng(5)
     net = random_network([6, 9, 4], rng, max_delay=7)
     net.layers[1].delays = None
-    export_loihi(net, tmp_path / "n.net")
+    export_loihi(net, tmp_path / "n.net", quantization="fine")
     with h5py.File(tmp_path / "n.net") as h:
         g = h["layer/0"]
         assert g["type"][0] == b"dense" and g["neuron/type"][0] == b"CUBA"

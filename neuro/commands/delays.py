@@ -78,13 +78,17 @@ def train_shd(args) -> int:
                arg("--speakers", nargs="+", default=None,
                    help="fsdd: score these speakers' recordings instead of a recorded split"),
                arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
+               arg("--quantization", choices=["netx", "fine"], default="netx",
+                   help="loihi only: netx (what neuro export --to loihi deploys, run exactly by lava-dl netx) or fine "
+                        "(finer thresholds and biases; files only neuro and its Lava bridge read exactly)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def evaluate(args) -> int:
     from neuro.experiments.delays import check_root, evaluate_checkpoint
 
     if args.root is not None:
         check_root(args.root, "--root")
-    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.speakers, args.backend, split=args.split)
+    r = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.speakers, args.backend, split=args.split,
+                            quantization=args.quantization)
     if args.json:
         print_json(r)
         return 0

@@ -80,8 +80,8 @@ def _export_nir(model, args, ckpt: dict) -> dict:
 def _export_loihi(model, args, ckpt: dict) -> dict:
     from neuro.hardware.loihi import export_loihi
 
-    report = export_loihi(model, args.output, num_message_bits=args.num_message_bits)
-    return {"file": args.output, "format": "loihi (lava-dl netx HDF5)",
+    report = export_loihi(model, args.output, num_message_bits=args.num_message_bits, quantization=args.quantization)
+    return {"file": args.output, "format": "loihi (lava-dl netx HDF5)", "quantization_scheme": args.quantization,
             "nodes": {la.name: la.sign_mode for la in report.layers}, "quantization": report.to_dict()}
 
 
@@ -101,6 +101,10 @@ EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
                arg("--client", default=None, help="NIR only: check the graph against a client's importer (snntorch)"),
                arg("--num-message-bits", type=int_in(0, 24), default=0,
                    help="Loihi only: payload bits of the input messages; 0 = binary spikes, 8 for spike counts"),
+               arg("--quantization", choices=["netx", "fine"], default="netx",
+                   help="Loihi only: netx (default; lava-dl netx runs the file exactly as neuro's loihi backend) or "
+                        "fine (finer thresholds and biases; the file is read exactly by neuro and its Lava bridge, "
+                        "not by netx)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def export(args) -> int:
     from neuro.models import load_checkpoint

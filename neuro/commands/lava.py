@@ -6,7 +6,8 @@ from neuro.commands.options import output_file, positive_int
 from neuro.commands.registry import arg, command, print_json, print_table
 
 
-@command("lava setup", help="create the Python 3.10 environment with Lava 0.10 used by the lava backend",
+@command("lava setup", help="create the Python 3.10 environment with Lava 0.10 (and lava-dl netx) used by the lava "
+         "and netx backends",
          args=[arg("--if-possible", action="store_true",
                    help="exit 0 with a message when no Python 3.10 is found or the install fails"),
                arg("--python", default=None, help="the Python 3.10 interpreter to use")])
@@ -17,11 +18,12 @@ def lava_setup(args) -> int:
 
 
 @command("lava run", help="run a Loihi deployment file on input spikes (.npy [T, B, n_in]) in the loihi simulator "
-         "and/or Lava and compare them",
+         "and/or Lava (or lava-dl netx) and compare them",
          args=[arg("network", help="deployment file from `neuro export --to loihi`"),
                arg("--input", required=True, help=".npy spikes [T, B, n_in] or [T, n_in]"),
-               arg("--backend", choices=["loihi", "lava", "both"], default="loihi",
-                   help="the loihi simulator, Lava, or both (compared bit for bit)"),
+               arg("--backend", choices=["loihi", "lava", "both", "netx"], default="loihi",
+                   help="the loihi simulator, Lava, or both (compared bit for bit); netx: the file as lava-dl netx "
+                        "loads it, compared bit for bit with the loihi simulator (mismatches per layer)"),
                arg("--output", type=output_file, default=None,
                    help="save the last layer's spikes [T, B, N] as .npy (loihi backend)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
@@ -45,6 +47,8 @@ def lava_run(args) -> int:
                           "binary spikes (numMessageBits = 0: every non-zero value would be one spike); binarize the "
                           "input (x > 0) or export it for counts with neuro export --to loihi --num-message-bits 8")
     x = x.astype(np.int64)
+    if args.backend == "netx":
+        return _compare_netx(args, net, x)
     out: dict = {"layers": net.sizes, "steps": int(x.shape[0]), "batch": int(x.shape[1])}
     ours = None
     if args.backend in ("loihi", "both"):
@@ -63,6 +67,45 @@ def lava_run(args) -> int:
                 theirs.u[k]) and np.array_equal(ours.v[k].numpy(), theirs.v[k]) for k in range(len(net.layers)))
     print_json(out) if args.json else print(out)
     return 0 if out.get("bit_exact", True) else 1
+
+
+def _compare_netx(args, net, x) -> int:
+    """Run the file in lava-dl netx and in the loihi simulator; print per-layer mismatches of spikes, u and v."""
+    import numpy as np
+
+    from neuro.errors import ConfigError
+    from neuro.hardware.loihi import netx_problems, run_lava_many, simulate
+
+    problems = netx_problems(net)
+    if problems:
+        raise ConfigError(f"{args.network}: lava-dl netx would compute this file differently from neuro ("
+                          + "; ".join(problems) + "); write it with neuro export --to loihi --quantization netx "
+                          "(the default), or compare it with Lava itself: --backend both")
+    ours = simulate(net, x, record=True)
+    theirs = run_lava_many([(args.network, x)], engine="netx")[0]
+    layers = []
+    for k, la in enumerate(net.layers):
+        mine = {"s": ours.spikes[k].numpy(), "u": ours.u[k].numpy(), "v": ours.v[k].numpy()}  # type: ignore[index]
+        other = {"s": theirs.spikes[k], "u": theirs.u[k], "v": theirs.v[k]}  # type: ignore[index]
+        layers.append({"name": la.name, "neurons": la.n_out, "loihi_spikes": int(mine["s"].sum()),
+                       "netx_spikes": int(other["s"].sum()), "mismatched_spikes": int((mine["s"] != other["s"]).sum()),
+                       "mismatched_u": int((mine["u"] != other["u"]).sum()),
+                       "mismatched_v": int((mine["v"] != other["v"]).sum())})
+    exact = all(la["mismatched_spikes"] == la["mismatched_u"] == la["mismatched_v"] == 0 for la in layers)
+    out = {"bit_exact": exact, "backend": "netx", "sizes": net.sizes, "steps": int(x.shape[0]),
+           "batch": int(x.shape[1]), "layers": layers}
+    if args.output:
+        np.save(args.output, ours.spikes[-1].numpy())
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{args.network} in lava-dl netx vs the loihi simulator, {x.shape[0]} steps x {x.shape[1]} samples: "
+              f"{'bit-exact' if exact else 'DIFFERENT'}")
+        print_table("per layer", ["layer", "neurons", "loihi spikes", "netx spikes", "mismatched spikes",
+                                  "mismatched u", "mismatched v"],
+                    [[la["name"], la["neurons"], la["loihi_spikes"], la["netx_spikes"], la["mismatched_spikes"],
+                      la["mismatched_u"], la["mismatched_v"]] for la in layers])
+    return 0 if exact else 1
 
 
 @command("bench loihi", help="fixed-point simulator (batch 1 and 64) vs Lava's CPU simulator on a 140-256-256-20 "

@@ -305,14 +305,16 @@ def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str)
 
 
 def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=None, backend: str | None = None,
-                        split: str = "test") -> dict[str, Any]:
+                        split: str = "test", quantization: str = "netx") -> dict[str, Any]:
     """Accuracy of a saved model on the held-out data its checkpoint records.
 
     ``dataset`` defaults to the recorded one; ``split`` picks the recorded ``train``, ``validation`` or
     ``test`` (default) recordings, and ``speakers`` (FSDD) scores those speakers' recordings instead.
     ``root`` replaces the recorded data folder (it must exist and hold data).  Scoring data that
     overlaps the recorded training data is refused unless asked for (``split="train"`` or ``speakers``);
-    the result says what was scored and how much of it the model was trained on.
+    the result says what was scored and how much of it the model was trained on.  With
+    ``backend="loihi"`` the model is quantized with ``quantization`` (``"netx"``: what ``neuro
+    export --to loihi`` deploys by default; ``"fine"``: the finer grid).
     """
     from neuro.models import load_checkpoint
     from neuro.models.delay_snn import softmax_sum_readout
@@ -365,7 +367,7 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
                 from neuro.hardware.loihi import evaluate_loihi
 
                 # inputs are binned spike counts: graded first-layer messages; any clipping is reported
-                r = evaluate_loihi(model, x, clip=True, num_message_bits=8)
+                r = evaluate_loihi(model, x, clip=True, num_message_bits=8, quantization=quantization)
                 q_pred = readout(torch.as_tensor(r["output"]).float()).argmax(-1)
                 q_correct += int((q_pred == y).sum())
                 agree += int((q_pred == pred).sum())
@@ -376,5 +378,6 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
            "checkpoint": str(path), "model": ckpt["model_name"], "backend": backend or "auto"}
     if loihi:
         out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
+                    "quantization_scheme": quantization,
                     "quantization": getattr(report, "as_dict", lambda: str(report))()})
     return out

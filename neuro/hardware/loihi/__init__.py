@@ -9,7 +9,7 @@
 """
 
 from neuro.hardware.loihi.evaluate import evaluate_loihi, graded_message_bits, model_padding
-from neuro.hardware.loihi.lava import LavaResult, lava_status, run_lava, run_lava_many, setup_lava
+from neuro.hardware.loihi.lava import LavaResult, lava_status, netx_status, run_lava, run_lava_many, setup_lava
 from neuro.hardware.loihi.network import (
     EXCITATORY,
     INHIBITORY,
@@ -22,7 +22,7 @@ from neuro.hardware.loihi.network import (
     determine_sign_mode,
     effective_weights,
 )
-from neuro.hardware.loihi.netx import export_loihi, load_loihi
+from neuro.hardware.loihi.netx import export_loihi, load_loihi, netx_problems
 from neuro.hardware.loihi.quantize import LayerReport, QuantReport, quantize, quantize_layer
 from neuro.hardware.loihi.simulator import LoihiResult, cuba_run, lif_update, run_loihi, simulate, synaptic_input
 
@@ -30,6 +30,6 @@ __all__ = [
     "EXCITATORY", "INHIBITORY", "MAX_DELAY", "MAX_VTH", "MIXED", "SIGN_MODES", "LavaResult", "LayerReport",
     "LoihiLayer", "LoihiNetwork", "LoihiResult", "QuantReport", "cuba_run", "determine_sign_mode",
     "effective_weights", "evaluate_loihi", "export_loihi", "graded_message_bits", "lava_status", "lif_update",
-    "load_loihi", "model_padding", "quantize", "quantize_layer", "run_lava", "run_lava_many", "run_loihi",
-    "setup_lava", "simulate", "synaptic_input"
+    "load_loihi", "model_padding", "netx_problems", "netx_status", "quantize", "quantize_layer", "run_lava",
+    "run_lava_many", "run_loihi", "setup_lava", "simulate", "synaptic_input"
 ]

@@ -36,6 +36,22 @@ every population emits binary spikes, each layer has its own scale: one float un
   (``R * s_w * 2^weight_exp = mantissa * 2^rec_weight_exp``).  Its weight error, exponent and sign
   mode are reported beside the input's;
 
+**Two quantizations.**  The rules above are ``quantization="fine"``: the finest grid Lava's
+models allow.  lava-dl netx, the loader of Loihi deployment files, reads the file's integer
+weights at weight exponent 0 (it picks its own exponent for the same integer values and ignores
+a stored one) and the biases at bias exponent 6, so ``quantization="netx"`` (what ``neuro export
+--to loihi`` writes by default) keeps to what it reads:
+
+* every synapse (input and recurrent) has weight exponent 0, so ``scale = s_w * 64``; ``s_w`` is
+  lowered where needed so that the threshold mantissa fits (``thr * s_w <= 131071``) and, for a
+  readout, so that the worst-case membrane stays below ``2^22`` (fine uses a negative exponent);
+* every bias is ``bias_mant << 6`` with ``bias_mant = round(b * s_w)`` in the 13-bit range;
+* the threshold mantissa is ``round(v_threshold * s_w)``: usually a few hundred steps instead of
+  about 4096, so thresholds, biases and the decays' rounding are coarser;
+* a recurrent layer becomes netx's ``dense_rec`` (input and recurrent weights at one exponent);
+  netx applies a layer's input delays to its recurrent synapses too and drops the weight exponent
+  when there are delays, so a recurrent layer with input or recurrent delays is refused.
+
 Weights never saturate (``s_w`` is chosen so that the largest fits); other out-of-range values
 (delays > 62, thresholds or biases beyond their mantissas even at the extreme exponents) raise
 :class:`~neuro.errors.HardwareLimitError`, or with ``clip=True`` are clipped and counted in the
@@ -135,14 +151,18 @@ def _grid(w: np.ndarray) -> tuple[int, int, int, int, float]:
     return MIXED, 254, -256, 2, min(254 / wmax, 256 / -wmin)
 
 
-def _mantissas(w: np.ndarray, s_w: float, weight_exp: int, grid: tuple) -> tuple[int, np.ndarray, float, float]:
+QUANTIZATIONS = ("netx", "fine")
+
+
+def _mantissas(w: np.ndarray, s_w: float, weight_exp: int, grid: tuple,
+               finer: bool = True) -> tuple[int, np.ndarray, float, float]:
     """Integer mantissas for ``w`` at ``s_w * 2^weight_exp`` mantissa units per float unit, with the
-    smallest exponent (at most ``weight_exp``) whose mantissas still fit: a matrix of smaller
-    weights than the one that set ``s_w`` gets finer mantissas.  Returns (exponent, mantissas,
-    relative error, largest absolute error)."""
+    smallest exponent (at most ``weight_exp``; exactly ``weight_exp`` unless ``finer``) whose mantissas
+    still fit: a matrix of smaller weights than the one that set ``s_w`` gets finer mantissas.
+    Returns (exponent, mantissas, relative error, largest absolute error)."""
     mode, hi, lo, step, s_own = grid
     e = weight_exp
-    if np.any(w) and s_own > s_w:
+    if finer and np.any(w) and s_own > s_w:
         e = max(-8, weight_exp - math.floor(math.log2(s_own / s_w) + 1e-12))
     f = s_w * 2.0 ** (weight_exp - e)
     m = np.clip(np.round(w * f / step) * step, lo, hi).astype(np.int64)  # f <= s_own: every weight fits
@@ -159,9 +179,16 @@ def quantize_layer(
     vth_target: int = 1 << 12,
     max_delay: int = MAX_DELAY,
     num_message_bits: int = 0,
+    quantization: str = "fine",
 ) -> tuple[LoihiLayer, LayerReport]:
-    """Quantize one :class:`FloatLayer` (see the module docstring for the rules)."""
+    """Quantize one :class:`FloatLayer` (see the module docstring for the rules and the two ``quantization`` s)."""
     name = fl.name or "layer"
+    if quantization not in QUANTIZATIONS:
+        raise ConfigError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+    netx = quantization == "netx"
+    if netx and weight_exp not in (None, 0):
+        raise ConfigError(f"{name}: the netx quantization has weight exponent 0 (lava-dl netx reads no other); "
+                          f"got weight_exp={weight_exp}; use quantization='fine' to force an exponent")
     w = np.asarray(fl.weight, np.float64)
     if w.ndim != 2:
         raise ShapeError(f"{name}: weight must be [out, in], got shape {w.shape}")
@@ -186,6 +213,22 @@ def quantize_layer(
         s_in = s_w if np.any(w) else math.inf
         s_rec = _grid(rec)[4] if np.any(rec) else math.inf
         s_w = min(s_in, s_rec) if min(s_in, s_rec) < math.inf else 1.0  # both matrices share the state scale
+    if netx:
+        if rec is not None and (fl.delay is not None and np.any(fl.delay) or fl.rec_delay is not None
+                                and np.any(fl.rec_delay)):
+            raise HardwareLimitError(
+                f"{name}: a recurrent layer with synaptic delays cannot be written for lava-dl netx (its dense_rec "
+                "layer gives the recurrent synapses the input's delays and drops the weight exponent when there "
+                "are delays); train it without delays, or export with --quantization fine (read by neuro and its "
+                "Lava bridge, not by netx)")
+        if thr is not None:  # the threshold mantissa must fit at exponent 0
+            s_w = min(s_w, MAX_VTH / thr)
+        else:  # readout: the worst-case membrane below 2^22, as fine's exponent does
+            worst = np.abs(w).sum(1).max(initial=0.0) * 64 / max(1e-9, 1 - fl.beta_mem)
+            worst += (np.abs(fl.bias).max(initial=0.0) * 64 if fl.bias is not None else 0.0)
+            if worst > 0:
+                s_w = min(s_w, (1 << 22) / worst)
+        weight_exp = 0
     if weight_exp is None:
         if thr is not None:
             weight_exp = math.floor(math.log2(vth_target / (thr * s_w)))
@@ -200,11 +243,12 @@ def quantize_layer(
                       v_threshold=thr, v_threshold_quantized=None, vth=MAX_VTH, beta_mem=fl.beta_mem,
                       beta_mem_quantized=0.0, beta_syn=fl.beta_syn, beta_syn_quantized=0.0, du=0, dv=0)
     # weights: mantissas on the sign mode's grid
-    e_in, m, rep.weight_rel_error, rep.weight_max_abs_error = _mantissas(w, s_w, weight_exp, _grid(w))
+    e_in, m, rep.weight_rel_error, rep.weight_max_abs_error = _mantissas(w, s_w, weight_exp, _grid(w), not netx)
     rec_q: dict[str, Any] = {}
     if rec is not None:
         rgrid = _grid(rec)
-        e_rec, m_rec, rep.rec_weight_rel_error, rep.rec_weight_max_abs_error = _mantissas(rec, s_w, weight_exp, rgrid)
+        e_rec, m_rec, rep.rec_weight_rel_error, rep.rec_weight_max_abs_error = _mantissas(rec, s_w, weight_exp, rgrid,
+                                                                                          not netx)
         rep.rec_weight_exp = e_rec
         rep.rec_sign_mode = {1: "mixed", 2: "excitatory", 3: "inhibitory"}[rgrid[0]]
         rec_q = {"rec_weights": m_rec, "rec_weight_exp": e_rec, "rec_sign_mode": rgrid[0], "rec_num_weight_bits": 8}
@@ -262,12 +306,17 @@ def quantize_layer(
             raise ConfigError(f"{name}: a bias into a CubaLIF with a current decay has no exact Loihi equivalent "
                               "(Loihi adds the bias to the voltage); train without bias or use LIF")
         b = np.asarray(fl.bias, np.float64) * scale
-        bint = np.round(b)
-        need = np.zeros(n_out, np.int64)
-        big = np.abs(bint) > 4095
-        need[big] = np.ceil(np.log2(np.abs(bint[big]) / 4095)).astype(np.int64)
-        n_b = int((need > 7).sum())
-        _limit("clipped_biases", clip, rep, n_b, f"{n_b} biases exceed 4095 << 7")
+        if netx:  # netx reads every bias at exponent 6
+            need = np.full(n_out, 6, np.int64)
+            n_b = int((np.abs(np.round(b / 64)) > 4095).sum())
+            _limit("clipped_biases", clip, rep, n_b, f"{n_b} biases exceed 4095 << 6 (netx's bias exponent)")
+        else:
+            bint = np.round(b)
+            need = np.zeros(n_out, np.int64)
+            big = np.abs(bint) > 4095
+            need[big] = np.ceil(np.log2(np.abs(bint[big]) / 4095)).astype(np.int64)
+            n_b = int((need > 7).sum())
+            _limit("clipped_biases", clip, rep, n_b, f"{n_b} biases exceed 4095 << 7")
         bias_exp = np.minimum(need, 7)
         bias_mant = np.clip(np.round(b / 2.0**bias_exp), -4096, 4095).astype(np.int64)
         rep.bias_max_abs_error = float(np.abs(bias_mant * 2.0**bias_exp / scale - fl.bias).max())
@@ -292,6 +341,7 @@ def quantize(
     vth_target: int = 1 << 12,
     max_delay: int = MAX_DELAY,
     num_message_bits: int = 0,
+    quantization: str = "fine",
 ) -> tuple[LoihiNetwork, QuantReport]:
     """Quantize a float network to Loihi fixed point; returns the network and a :class:`QuantReport`.
 
@@ -304,6 +354,8 @@ def quantize(
         vth_target: largest threshold mantissa the automatic exponent aims for.
         max_delay: delay limit (62 as lava-dl/netx).
         num_message_bits: > 0 when the input carries graded integer payloads.
+        quantization: ``"fine"`` (the finest grid Lava's models allow) or ``"netx"`` (weight
+            exponent 0 and bias exponent 6, what lava-dl netx reads; see the module docstring).
     """
     if isinstance(model, LoihiNetwork):
         return model, QuantReport([])
@@ -319,7 +371,7 @@ def quantize(
         if not fl.name:
             fl.name = f"layer{k}"
         la, rep = quantize_layer(fl, clip=clip, weight_exp=e, vth_target=vth_target, max_delay=max_delay,
-                                 num_message_bits=num_message_bits if k == 0 else 0)
+                                 num_message_bits=num_message_bits if k == 0 else 0, quantization=quantization)
         layers.append(la)
         reports.append(rep)
     net = LoihiNetwork(layers)

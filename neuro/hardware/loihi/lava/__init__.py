@@ -9,7 +9,10 @@ in this order: ``$NEURO_LAVA_PYTHON``, ``python3.10`` on ``PATH``, pyenv's versi
 :func:`run_lava` writes the network as a deployment file (:func:`neuro.hardware.loihi.netx.export_loihi`,
 lava-dl netx HDF5 layout) and the input as ``.npy``, runs ``runner.py`` in that environment as a
 subprocess (Lava's ``fixed_pt`` bit-accurate models, one sample after another) and reads spikes
-and states back from an ``.npz``.
+and states back from an ``.npz``.  With ``engine="netx"`` the runner loads the same file with
+lava-dl netx instead (``lava.lib.dl.netx.hdf5.Network``, which reads only netx's own fields), the
+loader a Loihi user deploys with; ``neuro lava setup`` installs lava-dl 0.6.0 without its
+dependencies (netx's dense CUBA layers need only lava-nc, numpy, h5py and scipy; see ``runner.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +34,10 @@ from neuro.hardware.loihi.network import LoihiNetwork
 from neuro.hardware.loihi.netx import export_loihi, load_loihi
 
 LAVA_SPEC = ["lava-nc==0.10.0", "numpy<2", "h5py"]
+NETX_SPEC = ["lava-dl==0.6.0"]  # installed with --no-deps: its torch/torchvision/opencv are not needed by netx
 RUNNER = Path(__file__).with_name("runner.py")
 _STATUS: tuple[bool, str] | None = None
+_NETX_STATUS: tuple[bool, str] | None = None
 
 
 def lava_env_dir() -> Path:
@@ -110,8 +116,43 @@ def lava_status(refresh: bool = False) -> tuple[bool, str]:
     return _STATUS
 
 
+def netx_status(refresh: bool = False) -> tuple[bool, str]:
+    """(True, "") when lava-dl netx loads in the Lava environment, else (False, what to do). Cached per process."""
+    global _NETX_STATUS
+    if _NETX_STATUS is not None and not refresh:
+        return _NETX_STATUS
+    ok, why = lava_status(refresh)
+    if ok:
+        r = subprocess.run([str(lava_python()), str(RUNNER), "--netx-check"], capture_output=True, text=True)
+        ok, why = (True, "") if r.returncode == 0 else (
+            False, f"lava-dl netx does not load in the Lava environment at {lava_env_dir()}: "
+                   f"{r.stderr.strip()[-300:]}; run `neuro lava setup`")
+    _NETX_STATUS = (ok, why)
+    return _NETX_STATUS
+
+
+def _install_netx(if_possible: bool) -> int:
+    """Install lava-dl (netx) into a working Lava environment, without dependencies; prints the time it took."""
+    if netx_status(refresh=True)[0]:
+        print(f"lava-dl netx ready in {lava_env_dir()}")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        subprocess.run([str(lava_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                        *NETX_SPEC], check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"installing lava-dl into {lava_env_dir()} failed: {e}", file=sys.stderr)
+        return 0 if if_possible else 1
+    ok, why = netx_status(refresh=True)
+    if not ok:
+        print(f"installing lava-dl failed: {why}", file=sys.stderr)
+        return 0 if if_possible else 1
+    print(f"lava-dl netx installed in {lava_env_dir()} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def setup_lava(if_possible: bool = False, python: str | None = None) -> int:
-    """Create (or repair) the Lava environment; returns an exit status.
+    """Create (or repair) the Lava environment and install lava-dl netx into it; returns an exit status.
 
     With ``if_possible`` a missing Python 3.10 or a failed install is reported and exits 0.
     """
@@ -119,7 +160,7 @@ def setup_lava(if_possible: bool = False, python: str | None = None) -> int:
     env = lava_env_dir()
     if ok:
         print(f"Lava environment ready at {env}")
-        return 0
+        return _install_netx(if_possible)
     py = python or find_python310()
     if py is None:
         print("Lava 0.10 needs a Python 3.10 interpreter and none was found (tried: $NEURO_LAVA_PYTHON, "
@@ -141,7 +182,7 @@ def setup_lava(if_possible: bool = False, python: str | None = None) -> int:
         print(f"installing Lava failed: {why}", file=sys.stderr)
         return 0 if if_possible else 1
     print(f"Lava environment ready at {env}")
-    return 0
+    return _install_netx(if_possible)
 
 
 @dataclass
@@ -160,18 +201,27 @@ class LavaResult:
 
 
 def run_lava_many(
-    jobs: list[tuple[object, np.ndarray]], record: bool = True, timing: bool = False, timeout: float = 1800.0
+    jobs: list[tuple[object, np.ndarray]], record: bool = True, timing: bool = False, timeout: float = 1800.0,
+    engine: str = "lava",
 ) -> list[LavaResult]:
-    """Run several ``(network or deployment-file path, input [T, B, n_in])`` jobs in one Lava subprocess."""
-    ok, why = lava_status()
+    """Run several ``(network or deployment-file path, input [T, B, n_in])`` jobs in one Lava subprocess.
+
+    ``engine="lava"`` builds the layers from the file as Lava processes (reading all of neuro's
+    fields); ``"netx"`` loads the file with lava-dl netx, which always records ``u`` and ``v``.
+    """
+    if engine not in ("lava", "netx"):
+        raise ConfigError(f"engine must be 'lava' or 'netx', got {engine!r}")
+    ok, why = netx_status() if engine == "netx" else lava_status()
     if not ok:
-        raise NeuroError(f"the lava backend is not available: {why}")
+        raise NeuroError(f"the {engine} backend is not available: {why}")
+    record = record or engine == "netx"
     with tempfile.TemporaryDirectory(prefix="neuro-lava-") as tmp:
         spec, n_layers = [], []
         for k, (net, x) in enumerate(jobs):
             path = Path(tmp) / f"net{k}.net"
             if isinstance(net, LoihiNetwork):
-                export_loihi(net, path)
+                # netx: refused unless netx computes it exactly; lava: any network (netx's layout where it applies)
+                export_loihi(net, path, quantization="netx" if engine == "netx" else "fine")
             elif isinstance(net, str | os.PathLike):
                 shutil.copy(net, path)
                 net = load_loihi(path)
@@ -186,13 +236,14 @@ def run_lava_many(
                 raise ShapeError("Lava input must be spikes (0/1) or integer payloads")
             np.save(Path(tmp) / f"x{k}.npy", x.astype(np.int64))
             spec.append({"net": str(path), "input": str(Path(tmp) / f"x{k}.npy"), "out": str(Path(tmp) / f"o{k}.npz"),
-                         "record": record, "timing": timing})
+                         "record": record, "timing": timing, "engine": engine,
+                         "input_message_bits": net.layers[0].num_message_bits})
             n_layers.append(len(net.layers))
         (Path(tmp) / "jobs.json").write_text(json.dumps(spec))
         r = subprocess.run([str(lava_python()), str(RUNNER), str(Path(tmp) / "jobs.json")], capture_output=True,
                            text=True, timeout=timeout, cwd=tmp)
         if r.returncode:
-            raise NeuroError(f"the Lava run failed:\n{r.stderr.strip()[-3000:]}")
+            raise NeuroError(f"the {engine} run failed:\n{r.stderr.strip()[-3000:]}")
         results = []
         for k, n in enumerate(n_layers):
             res = dict(np.load(spec[k]["out"]))

@@ -11,11 +11,22 @@ sample of ``X [T, B, n_in]`` with the bit-accurate ``fixed_pt`` models and saves
 step), else the final ``u``/``v`` as ``u{k}_final``/``v{k}_final`` (``[B, N]``).  With ``timing``
 the first step runs on its own (compilation and process start-up) and the remaining steps are
 timed: ``compile_s`` and ``run_s`` are saved per sample.
+
+A job with ``"engine": "netx"`` instead loads the file with lava-dl netx
+(``lava.lib.dl.netx.hdf5.Network``, reading only netx's own fields; ``input_message_bits`` is
+passed as netx takes it) and records the same per-layer arrays from its blocks' neurons.
+``python runner.py --netx-check`` exits 0 when netx imports.  netx imports torch only for RF
+neurons' parameters and its sequential modules, which a network of CUBA dense layers never uses;
+where torch is not installed, stand-ins that raise when used are registered for those two modules
+so that netx loads without a multi-GB torch.
 """
 
+import importlib.util
 import json
+import os
 import sys
 import time
+import types
 
 import h5py
 import numpy as np
@@ -27,6 +38,61 @@ from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
+
+
+def import_netx():
+    """``lava.lib.dl.netx``, with stand-ins for the two torch-based modules it imports when torch is absent."""
+    if importlib.util.find_spec("torch") is None and "lava.lib.dl.slayer" not in sys.modules:
+        root = importlib.util.find_spec("lava.lib.dl").submodule_search_locations[0]
+
+        def needs_torch(*args, **kwargs):
+            raise RuntimeError("this part of lava-dl needs torch, which is not installed in the Lava environment")
+
+        def _stand_in(attr):
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            return needs_torch
+
+        for name, rel in (("lava.lib.dl.slayer", "slayer/__init__.py"),
+                          ("lava.lib.dl.slayer.neuron", "slayer/neuron/__init__.py"),
+                          ("lava.lib.dl.slayer.neuron.rf", "slayer/neuron/rf.py"),
+                          ("lava.lib.dl.netx.sequential_modules", "netx/sequential_modules.py")):
+            m = types.ModuleType(name)
+            m.__file__ = os.path.join(root, rel)  # Lava's compiler looks up each module's folder
+            if rel.endswith("__init__.py"):
+                m.__path__ = []
+            m.__getattr__ = _stand_in
+            sys.modules[name] = m
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Cannot import module")  # the compiler's scan of netx's folder
+    from lava.lib.dl import netx
+
+    return netx
+
+
+def run_netx_sample(path, x, input_message_bits):
+    """One sample ``x [T, n_in]`` through the file as lava-dl netx builds it; per block ``s``, ``u``, ``v``."""
+    netx = import_netx()
+    T = x.shape[0]
+    net = netx.hdf5.Network(net_config=path, input_message_bits=input_message_bits)
+    source = Source(data=np.ascontiguousarray(x.T.astype(np.int32)))
+    source.s_out.connect(net.inp)
+    mons = []
+    for blk in net.layers:
+        m = {}
+        for key, target in (("s", blk.neuron.s_out), ("u", blk.neuron.u), ("v", blk.neuron.v)):
+            m[key] = Monitor()
+            m[key].probe(target, T)
+        mons.append(m)
+    source.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    res = {}
+    for k, blk in enumerate(net.layers):
+        for key, var in (("s", "s_out"), ("u", "u"), ("v", "v")):
+            data = mons[k][key].get_data()[blk.neuron.name][var]
+            res[f"{key}{k}"] = np.asarray(data).reshape(T, -1).astype(np.int64)
+    source.stop()
+    return res
 
 
 def read_layers(path):
@@ -42,6 +108,9 @@ def read_layers(path):
                 return grp[name][()] if name in grp else default
 
             rec = None
+            if "weight_rec" in g:  # netx's dense_rec: the recurrent weights at exponent 0, no delays
+                rec = {"weight": np.asarray(g["weight_rec"][()]).astype(np.int32), "delay": None, "weight_exp": 0,
+                       "num_weight_bits": 8, "sign_mode": 0, "num_message_bits": 0}
             if "recurrent" in g:
                 r = g["recurrent"]
                 rec = {"weight": np.asarray(r["weight"][()]).astype(np.int32),
@@ -136,9 +205,13 @@ def run_sample(layers, x, record, timing):
 
 
 def run_job(job):
-    layers = read_layers(job["net"])
     x = np.load(job["input"])
-    per = [run_sample(layers, x[:, b], job.get("record", True), job.get("timing", False)) for b in range(x.shape[1])]
+    if job.get("engine") == "netx":
+        per = [run_netx_sample(job["net"], x[:, b], job.get("input_message_bits", 0)) for b in range(x.shape[1])]
+    else:
+        layers = read_layers(job["net"])
+        per = [run_sample(layers, x[:, b], job.get("record", True), job.get("timing", False))
+               for b in range(x.shape[1])]
     stacked = {}
     for key in per[0]:
         vals = [p[key] for p in per]
@@ -154,4 +227,7 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--netx-check":
+        import_netx()
+    else:
+        main(sys.argv[1])
