@@ -108,4 +108,9 @@ def evaluate(args) -> int:
         print(f"note: {r['overlaps_training']} of these recordings were used in training")
     if "float_accuracy" in r:
         print(f"float accuracy {r['float_accuracy']:.4f}, agreement with float {r['agreement_with_float']:.4f}")
+        print_table("Loihi quantization per layer", ["layer", "size", "sign", "weight exp", "weight rel. error",
+                                                     "vth", "max delay", "clipped"],
+                    [[q["name"], f"{q['n_in']}->{q['n_out']}", q["sign_mode"], q["weight_exp"], q["weight_rel_error"],
+                      q["vth"], q["max_delay"], q["clipped_thresholds"] + q["clipped_delays"] + q["clipped_biases"]]
+                     for q in r["quantization"]])
     return 0

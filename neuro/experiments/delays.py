@@ -364,5 +364,5 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
            "checkpoint": str(path), "model": ckpt["model_name"], "backend": backend or "auto"}
     if loihi:
         out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
-                    "quantization": getattr(report, "as_dict", lambda: str(report))()})
+                    "quantization": report.to_dict()["layers"] if report is not None else []})
     return out
