@@ -355,6 +355,12 @@ class Trainer:
         global _COMPILE_ANNOUNCED
         if _COMPILE_ANNOUNCED or not self.config.progress or self.rank != 0 or self.device.type != "cpu":
             return
+        from neuro.backends import resolve_backend
+        from neuro.neurons import SpikingNeuron
+
+        if not any(isinstance(m, SpikingNeuron) and resolve_backend(m.backend, self.device).name == "cpu"
+                   for m in self.model.modules()):
+            return
         _COMPILE_ANNOUNCED = True
         print("first batch: compiling the fused CPU kernels (numba) for this model; this can take up to a minute, "
               "once per process", flush=True)

@@ -53,7 +53,7 @@ def train_nmnist(args) -> int:
 
     s = run_demo(Path(args.root) if args.root else None, epochs=args.epochs, n_bins=args.bins, out_dir=args.out,
                  seed=args.seed, progress=not args.json, device=args.device, batch_size=args.batch_size,
-                 require_data=True)
+                 require_data=True, search_default=args.root is None)
     _report(s, args.json)
     return 0
 
