@@ -66,7 +66,7 @@ def _scale(counts: np.ndarray, percentile: float) -> np.ndarray:
     nz = counts[counts > 0]
     if nz.size == 0:
         return np.zeros_like(counts, dtype=np.float32)
-    top = max(float(np.percentile(nz, percentile)), 1.0)
+    top = max(float(np.percentile(nz, percentile, method="lower")), 1.0)
     return np.clip(counts / top, 0.0, 1.0).astype(np.float32)
 
 
