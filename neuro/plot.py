@@ -186,12 +186,14 @@ def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
 @dataclass
 class Activity:
     """One neuron layer over time for one sample: ``spikes [T, N]`` (for a non-spiking readout, its
-    output, which is its membrane) and ``v [T, N]``, the membrane after each step (after reset)."""
+    output, which is its membrane), ``v [T, N]``, the membrane after each step (after reset), and the
+    firing threshold (``None`` for a readout)."""
 
     name: str
     spikes: np.ndarray
     v: np.ndarray | None
     spiking: bool
+    v_threshold: float | None = None
 
 
 def record_activity(model, x, sample: int = 0, membrane: bool = True) -> list[Activity]:
@@ -245,7 +247,7 @@ def record_activity(model, x, sample: int = 0, membrane: bool = True) -> list[Ac
                     vs.append(state.v.reshape(-1))
                 v = torch.stack(vs).float().cpu().numpy() if vs else None
         result.append(Activity(name or type(m).__name__, out.reshape(out.shape[0], -1).float().cpu().numpy(), v,
-                               bool(m.spiking)))
+                               bool(m.spiking), float(m.v_threshold) if m.spiking else None))
     if not result:
         raise ConfigError(f"{type(model).__name__} has no neuron layers (SpikingNeuron modules) to record")
     return result
@@ -279,7 +281,7 @@ def spike_raster(activity: list[Activity], *, max_neurons: int = 200, title: str
 def membrane_traces(activity: list[Activity], layer: int | str = 0, neurons: int | list[int] = 4, *,
                     title: str | None = None) -> Figure:
     """The membrane of a few neurons of one layer (by index or name) over time, its spikes marked, and
-    the firing threshold; ``neurons`` is a count (the most active ones) or a list of indices."""
+    the firing threshold (dashed); ``neurons`` is a count (the most active ones) or a list of indices."""
     a = _pick(activity, layer)
     if a.v is None:
         raise ConfigError("the activity was recorded without membrane=True; record it again with membrane=True")
@@ -300,6 +302,8 @@ def membrane_traces(activity: list[Activity], layer: int | str = 0, neurons: int
             ts = np.nonzero(a.spikes[:, i] > 0)[0]
             ax.plot(ts, np.full(len(ts), np.nanmax(a.v[:, idx]) * 1.05 if len(a.v) else 1), "|",
                     color=line.get_color(), ms=8)
+    if a.v_threshold is not None:
+        ax.axhline(a.v_threshold, color="0.4", ls="--", lw=0.8, label="threshold")
     ax.set_xlabel("time step")
     ax.set_ylabel("membrane v (after reset)")
     ax.set_title(title or f"{a.name}: membrane" + (" (ticks: spikes)" if a.spiking else ""), fontsize=10)
@@ -342,9 +346,10 @@ def hardware_agreement(model, x, *, sample: int | None = None, title: str | None
                        ) -> tuple[Figure, list[dict[str, Any]]]:
     """Float model vs its Loihi fixed-point simulation (:func:`neuro.hardware.loihi.simulate`), layer by layer.
 
-    ``x [T, B, n_in]`` holds spikes or whole-number counts.  For each spiking layer: the share of
-    (step, sample, neuron) entries where both spike or both stay silent, and both spike counts; for a
-    non-spiking readout, the correlation of the two membranes.  Loihi's one step of latency per layer
+    ``x [T, B, n_in]`` holds spikes or whole-number counts.  For each spiking layer: ``same_spikes``,
+    the spikes both make over the spikes either makes (1.0 = identical spike trains), ``agreement``,
+    the share of (step, sample, neuron) entries where both spike or both stay silent, and both spike
+    counts; for a non-spiking readout, the correlation of the two membranes.  Loihi's one step of latency per layer
     is removed first.  Returns the figure and one record per layer (JSON-able).
     """
     import torch
@@ -389,17 +394,19 @@ def hardware_agreement(model, x, *, sample: int | None = None, title: str | None
             corr = float(torch.corrcoef(torch.stack([a, b]))[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
             records.append({"layer": name, "kind": "readout", "membrane_correlation": corr})
         else:
-            s = hw.spikes[k][k + 1:k + 1 + T].float()
-            records.append({"layer": name, "kind": "spiking", "agreement": float((s == (f > 0)).float().mean()),
-                            "float_spikes": int((f > 0).sum()), "loihi_spikes": int(s.sum())})
+            s, fs = hw.spikes[k][k + 1:k + 1 + T] > 0, f > 0
+            union = int((s | fs).sum())
+            records.append({"layer": name, "kind": "spiking", "agreement": float((s == fs).float().mean()),
+                            "same_spikes": int((s & fs).sum()) / union if union else 1.0,
+                            "float_spikes": int(fs.sum()), "loihi_spikes": int(s.sum())})
     plt = _plt()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
     spk = [r for r in records if r["kind"] == "spiking"]
     names = [r["layer"] for r in records]
-    vals = [r.get("agreement", r.get("membrane_correlation")) for r in records]
+    vals = [r.get("same_spikes", r.get("membrane_correlation")) for r in records]
     a1.bar(names, vals, color=["0.3" if r["kind"] == "spiking" else "tab:purple" for r in records])
     a1.set_ylim(min(0.0, *[v for v in vals if v == v]), 1.0)
-    a1.set_ylabel("agreement (readout: correlation)")
+    a1.set_ylabel("same spikes (readout: correlation)", fontsize=8)
     a1.set_title("float vs Loihi fixed point, per layer", fontsize=9)
     pos = np.arange(len(spk))
     a2.bar(pos - 0.2, [r["float_spikes"] for r in spk], 0.4, label="float", color="0.6")

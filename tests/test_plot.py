@@ -91,7 +91,8 @@ def test_record_activity_matches_the_forward_pass_and_membranes_reset():
     assert fig.axes[0].get_title(loc="left") == f"1: {int(acts[0].spikes.sum())} spikes"
     P._plt().close(fig)
     fig = P.membrane_traces(acts, layer="1", neurons=2)
-    assert len(fig.axes[0].get_legend().get_texts()) == 2
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1] == "threshold"
+    assert len(fig.axes[0].get_legend().get_texts()) == 3  # two neurons and the threshold
     P._plt().close(fig)
     with pytest.raises(ConfigError, match="out of range"):
         P.membrane_traces(acts, layer=5)
@@ -107,7 +108,8 @@ def test_hardware_agreement_per_layer():
     with torch.no_grad():
         float_spikes = int((m[1](m[0](x)) > 0).sum())
     assert records[0]["float_spikes"] == float_spikes > 0
-    assert records[0]["agreement"] > 0.9 and records[1]["membrane_correlation"] > 0.9
+    assert records[0]["agreement"] > 0.9 and records[0]["same_spikes"] > 0.8
+    assert records[1]["membrane_correlation"] > 0.9
     P._plt().close(fig)
 
 
