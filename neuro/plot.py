@@ -23,6 +23,7 @@ closes it.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,12 +197,30 @@ class Activity:
     v_threshold: float | None = None
 
 
+@contextmanager
+def _reference_backend(model):
+    """Run every neuron layer of ``model`` on the torch reference backend (the definition the fused
+    kernels match bit for bit) for the duration, so that a plot never waits for kernels to compile."""
+    from neuro.neurons import SpikingNeuron
+
+    layers = [m for m in model.modules() if isinstance(m, SpikingNeuron)]
+    chosen = [m.backend for m in layers]
+    try:
+        for m in layers:
+            m.backend = "torch"
+        yield
+    finally:
+        for m, b in zip(layers, chosen, strict=True):
+            m.backend = b
+
+
 def record_activity(model, x, sample: int = 0, membrane: bool = True) -> list[Activity]:
     """Run ``model`` on ``x [T, B, ...]`` and record every neuron layer for batch entry ``sample``.
 
     Spikes come from the forward pass itself (forward hooks); the membrane is recomputed by stepping
-    each layer on the input it received (the torch reference, one step at a time), which is exact
-    for every neuron type.  Layers appear in the order the forward pass calls them.
+    each layer on the input it received, which is exact for every neuron type.  Both run on the torch
+    reference backend (the definition the fused kernels match bit for bit), so a plot never waits for
+    kernels to compile.  Layers appear in the order the forward pass calls them.
     """
     import torch
 
@@ -227,7 +246,7 @@ def record_activity(model, x, sample: int = 0, membrane: bool = True) -> list[Ac
     try:
         was_training = model.training
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _reference_backend(model):
             model(x)
     finally:
         for h in handles:
@@ -376,7 +395,7 @@ def hardware_agreement(model, x, *, sample: int | None = None, title: str | None
                 (o[0] if isinstance(o, tuple) else o).detach())))
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _reference_backend(model):
             model(xs.float())
     finally:
         for h in handles:
