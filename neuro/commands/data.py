@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.commands.options import int_in, nonnegative_int, output_file, positive_int
+from neuro.commands.options import nonnegative_int, output_file, positive_int
 from neuro.commands.registry import arg, command, print_json, print_table
 from neuro.errors import ConfigError
 
@@ -47,7 +47,7 @@ def events_info(args) -> int:
                               "for audio channels",
          args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
                arg("-o", "--output", type=output_file, required=True, help="PNG file to write"),
-               arg("--bins", type=int_in(1, MAX_PLOT_BINS), default=6,
+               arg("--bins", type=int, default=6,
                    help=f"camera recordings: time slices shown side by side (1-{MAX_PLOT_BINS})"),
                arg("--split", action="store_true",
                    help="camera recordings: draw ON and OFF events in separate rows instead of one colour image"),
@@ -55,6 +55,9 @@ def events_info(args) -> int:
                    help="SHD/SSC .h5 files: which recording of the file to plot (its label is shown)")])
 def events_plot(args) -> int:
     from pathlib import Path
+
+    if not 1 <= args.bins <= MAX_PLOT_BINS:
+        raise ConfigError(f"--bins must be between 1 and {MAX_PLOT_BINS} (frames side by side), got {args.bins}")
 
     from neuro.datasets import detect_format, read_events
     from neuro.plot import plot_events, save
