@@ -142,6 +142,9 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     train, val, test, n_out, record = load_splits(dataset, args.root, getattr(args, "test_speakers", None),
                                                   args.seed, getattr(args, "download", False), progress=not args.json)
     # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
+    if not args.json:
+        print(f"measuring the readout horizon: one pass over the {len(train) + len(val)} training and validation "
+              "recordings ...", flush=True)
     config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": max(train.longest(), val.longest())}
     model = build_model("delay_snn", **config)
