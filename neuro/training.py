@@ -33,6 +33,8 @@ from neuro.errors import ConfigError
 from neuro.models.registry import read_checkpoint, save_checkpoint
 from neuro.serialization import digest, to_plain
 
+_COMPILE_ANNOUNCED = False  # the numba compile notice is printed once per process
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices)."""
@@ -206,6 +208,7 @@ class Trainer:
         if getattr(self, "_shuffle_gen", None) is not None:
             self._shuffle_gen.manual_seed(self.config.seed * 100003 + self.epoch)
         tot_loss, correct, count = 0.0, 0, 0
+        self._announce_compile()
         for x, y in self._progress(self.train_loader, f"epoch {self.epoch + 1}/{self.config.epochs}"):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             for opt in self.optimizers:
@@ -350,6 +353,22 @@ class Trainer:
 
         return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
 
+    def _announce_compile(self) -> None:
+        """Say, once per process, that the first batch on CPU compiles the numba kernels (tens of seconds
+        with no progress otherwise)."""
+        global _COMPILE_ANNOUNCED
+        if _COMPILE_ANNOUNCED or not self.config.progress or self.rank != 0 or self.device.type != "cpu":
+            return
+        from neuro.backends import resolve_backend
+        from neuro.neurons import SpikingNeuron
+
+        if not any(isinstance(m, SpikingNeuron) and resolve_backend(m.backend, self.device).name == "cpu"
+                   for m in self.model.modules()):
+            return
+        _COMPILE_ANNOUNCED = True
+        print("first batch: compiling the fused CPU kernels (numba) for this model; this can take up to a minute, "
+              "once per process", flush=True)
+
     def _log(self, row: dict[str, float]) -> None:
         if not self.config.progress:
             return
@@ -359,26 +378,56 @@ class Trainer:
         print(" | ".join(parts) + f" | {row['seconds']:.1f}s", flush=True)
 
 
-def plot_history(history: list[dict[str, float]], path: str | os.PathLike[str]) -> None:
-    """Save loss and accuracy curves as a PNG."""
+def output_files(out, *plots: str) -> dict[str, str]:
+    """Where a training run writes: checkpoints, history, summary and plots (``plots``: extra PNG names)."""
+    o = Path(out)
+    names = {"best_checkpoint": "best.ckpt", "last_checkpoint": "last.ckpt", "history": "history.json",
+             "summary": "summary.json", "curves": "curves.png"} | {Path(p).stem: p for p in plots}
+    return {k: str(o / v) for k, v in names.items()}
+
+
+def plot_history(history: list[dict[str, float]], path: str | os.PathLike[str], test_accuracy: float | None = None,
+                 best_epoch: int | None = None) -> None:
+    """Save :func:`history_figure` as a PNG (nothing when the history is empty)."""
+    if not history:
+        return
+    import matplotlib.pyplot as plt
+
+    fig = history_figure(history, test_accuracy, best_epoch)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def history_figure(history: list[dict[str, float]], test_accuracy: float | None = None,
+                   best_epoch: int | None = None):  # noqa: ANN201 - a matplotlib Figure
+    """Loss and accuracy curves per epoch (whole-number epochs on the x axis).
+
+    ``test_accuracy`` (of the model kept at ``best_epoch``, default the last epoch) is drawn as a
+    marker on the accuracy panel, with its value in the legend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    if not history:
-        return
-    ep = [h["epoch"] for h in history]
+    ep = [int(h["epoch"]) for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for key, ax in (("loss", a1), ("accuracy", a2)):
-        for split in ("train", "val"):
+        for split, label in (("train", "train"), ("val", "validation")):
             k = f"{split}_{key}"
             if k in history[0]:
-                ax.plot(ep, [h[k] for h in history], marker="o", label=split)
+                ax.plot(ep, [h[k] for h in history], marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
-        ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(ep[0] - 0.5, ep[-1] + 0.5)
         ax.grid(alpha=0.3)
+    if test_accuracy is not None:
+        at = ep[-1] if best_epoch is None or best_epoch < 1 else int(best_epoch)
+        a2.plot([at], [test_accuracy], marker="*", ms=14, ls="", color="tab:red",
+                label=f"test {test_accuracy:.3f} (model of epoch {at})")
+    for ax in (a1, a2):
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -31,15 +31,23 @@ __all__ = [
     "set_backend",
     "resolve_backend",
     "NEURON_BACKENDS",
+    "HARDWARE_TARGETS",
 ]
 
 NEURON_BACKENDS = ("torch", "cpu", "gpu")
+#: whole-network targets (neuro.hardware.loihi), listed by ``neuro info`` apart from the neuron backends
+HARDWARE_TARGETS = ("loihi", "lava")
 _instances: dict[str, Backend] = {}
 _default: str | None = os.environ.get("NEURO_BACKEND") or None
 
 
 def get_backend(name: str) -> Backend:
     """The backend object called ``name`` (import is lazy: numba/triton load on first use)."""
+    if name in HARDWARE_TARGETS:
+        raise ConfigError(f"{name!r} is not a neuron backend but a hardware target: it runs a whole quantized network "
+                          "in fixed point, not one neuron layer; use neuro.hardware.loihi (quantize + simulate, or "
+                          f"evaluate_loihi), or `neuro run --backend {name}` on a NIR graph; neuron backends are "
+                          f"{', '.join(NEURON_BACKENDS)} or 'auto' (see `neuro info`)")
     if name not in NEURON_BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(NEURON_BACKENDS)} or 'auto'")
     if name not in _instances:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from neuro.commands.options import output_file, positive_int
+from neuro.commands.options import nonnegative_int, output_file, positive_int
 from neuro.commands.registry import arg, command, print_json, print_table
 from neuro.errors import ConfigError
 
-MAX_PLOT_BINS = 64
+MAX_PLOT_BINS = 64  # the plotting module's limit too (neuro.plot.MAX_BINS)
 
 
 def _describe(path: str) -> dict:
@@ -43,49 +43,50 @@ def events_info(args) -> int:
     return 0
 
 
-@command("events plot", help="save a view of an event file as PNG (frames for cameras, a raster for audio)",
+@command("events plot", help="save a view of an event file as PNG: frames for cameras (ON red, OFF blue), a raster "
+                              "for audio channels",
          args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
                arg("-o", "--output", type=output_file, required=True, help="PNG file to write"),
                arg("--bins", type=int, default=6,
-                   help=f"time slices shown side by side, camera recordings (1-{MAX_PLOT_BINS})")])
+                   help=f"camera recordings: time slices shown side by side (1-{MAX_PLOT_BINS})"),
+               arg("--split", action="store_true",
+                   help="camera recordings: draw ON and OFF events in separate rows instead of one colour image"),
+               arg("--sample", type=nonnegative_int, default=0,
+                   help="SHD/SSC .h5 files: which recording of the file to plot (its label is shown)")])
 def events_plot(args) -> int:
+    from pathlib import Path
+
     if not 1 <= args.bins <= MAX_PLOT_BINS:
         raise ConfigError(f"--bins must be between 1 and {MAX_PLOT_BINS} (frames side by side), got {args.bins}")
-    out = args.output
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from neuro.datasets import detect_format, read_events
+    from neuro.plot import plot_events, save
 
-    from neuro.datasets import read_events, to_dense
+    fmt = detect_format(args.file)
+    if fmt == "shd_hdf5":
+        from neuro.datasets.shd import N_CHANNELS, ShdFile
 
-    s = read_events(args.file)
-    e = s.events
-    t0 = int(e["t"].min()) if len(e) else 0
-    if "y" in e.dtype.names:
-        frames = to_dense(e, s.sensor_size, args.bins)
-        fig, axes = plt.subplots(1, args.bins, figsize=(2.2 * args.bins, 2.6), squeeze=False)
-        span = (s.duration_us + 1) / args.bins / 1000
-        for k, ax in enumerate(axes[0]):
-            img = frames[k, 1] - frames[k, 0] if frames.shape[1] > 1 else frames[k, 0]
-            lim = max(abs(img).max(), 1)
-            ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
-            ax.set_title(f"{k * span:.0f}-{(k + 1) * span:.0f} ms", fontsize=8)
-            ax.axis("off")
+        f = ShdFile(args.file)
+        if args.sample >= len(f):
+            raise ConfigError(f"--sample {args.sample}: {args.file} holds {len(f)} recordings (0-{len(f) - 1})")
+        events, sensor = f.events(args.sample), (N_CHANNELS, 1, 1)
+        label = int(f.labels[args.sample])
+        name = f" ({f.keys[label]})" if label < len(f.keys) else ""
+        title = (f"{Path(args.file).name}: recording {args.sample} of {len(f)}, label {label}{name}, "
+                 f"{len(events)} events")
     else:
-        fig, ax = plt.subplots(figsize=(8, 4))
-        ax.scatter((e["t"] - t0) / 1000, e["x"], s=0.5, c="k")
-        ax.set_xlabel("time from the first event (ms)")
-        ax.set_ylabel("channel")
-    fig.suptitle(f"{s.format}: {len(e)} events")
-    fig.tight_layout()
+        if args.sample:
+            raise ConfigError(f"--sample picks a recording of an SHD/SSC .h5 file; {args.file} holds one recording "
+                              f"({fmt})")
+        s = read_events(args.file)
+        events, sensor = s.events, s.sensor_size
+        title = f"{Path(args.file).name} ({s.format}): {len(events)} events, {s.duration_us / 1000:.0f} ms"
+    fig = plot_events(events, sensor, args.bins, split=args.split, title=title)
     try:
-        fig.savefig(out, dpi=100)
-    except OSError as e:
-        raise ConfigError(f"--output: cannot write {out} ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    print(f"saved {out}")
+        save(fig, args.output)
+    except ConfigError as e:
+        raise ConfigError(f"--output: {e}") from None
+    print(f"saved {args.output}")
     return 0
 
 

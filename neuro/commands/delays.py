@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neuro.commands.options import nonnegative_int, output_dir, positive_float, positive_int
-from neuro.commands.registry import arg, command, print_json, print_table
+from neuro.commands.registry import arg, command, print_json, print_outputs, print_table
 
 
 @command("bench delays", help="SHD delay model train step and eval pass vs dcls + SpikingJelly (same inputs)",
@@ -31,39 +31,49 @@ def bench_delays(args) -> int:
     return 0
 
 
-_TRAIN_ARGS = [
-    arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
-    arg("--epochs", type=positive_int, default=30, help="training epochs"),
-    arg("--batch-size", type=positive_int, default=64, help="recordings per training step"),
-    arg("--mode", choices=["learned", "fixed", "none"], default="learned", help="learned, fixed random or no delays"),
-    arg("--hidden", type=positive_int, default=256, help="neurons per hidden layer"),
-    arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
-    arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
-    arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
-    arg("--json", action="store_true", help="print the summary as JSON"),
-]
+def _train_args(hidden: int) -> list:
+    """The options of ``neuro train fsdd|shd`` (``hidden``: the default width, as in the dataset's example)."""
+    return [
+        arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+        arg("--epochs", type=positive_int, default=30, help="training epochs"),
+        arg("--batch-size", type=positive_int, default=64, help="recordings per training step"),
+        arg("--mode", choices=["learned", "fixed", "none"], default="learned",
+            help="learned, fixed random or no delays"),
+        arg("--hidden", type=positive_int, default=hidden, help="neurons per hidden layer"),
+        arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
+        arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
+        arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
+        arg("--device", choices=["auto", "cpu", "cuda"], default="auto",
+            help="where to train: auto = the GPU when there is one, else the CPU"),
+        arg("--json", action="store_true", help="print the summary as JSON"),
+    ]
+
+
+def _report(s: dict) -> None:
+    print(f"test accuracy {s['test_accuracy']:.4f} (best validation {s['best']['val_accuracy']:.4f} at epoch "
+          f"{s['best']['epoch']}), {s['seconds']:.0f} s")
+    print_outputs(s["files"])
 
 
 @command("train fsdd", help="train the delay model on spiking Free Spoken Digits, held-out speakers for test",
-         args=[*_TRAIN_ARGS, arg("--test-speakers", nargs="+", default=["yweweler"],
-                                     help="speakers held out for the test split")])
+         args=[*_train_args(hidden=128), arg("--test-speakers", nargs="+", default=["yweweler"],
+                                              help="speakers held out for the test split")])
 def train_fsdd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 
     s = train_delay_model("fsdd", args)
-    print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f} (best validation "
-                                          f"{s['best']['val_accuracy']:.4f} at epoch {s['best']['epoch']})")
+    print_json(s) if args.json else _report(s)
     return 0
 
 
 @command("train shd", help="train the delay model on SHD (downloads it when online)",
-         args=[*_TRAIN_ARGS, arg("--download", action="store_true",
-                                     help="fetch SHD into --root when it is not there (md5-checked)")])
+         args=[*_train_args(hidden=256), arg("--download", action="store_true",
+                                              help="fetch SHD into --root when it is not there (md5-checked)")])
 def train_shd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 
     s = train_delay_model("shd", args)
-    print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f}")
+    print_json(s) if args.json else _report(s)
     return 0
 
 
@@ -102,4 +112,9 @@ def evaluate(args) -> int:
         print(f"note: {r['overlaps_training']} of these recordings were used in training")
     if "float_accuracy" in r:
         print(f"float accuracy {r['float_accuracy']:.4f}, agreement with float {r['agreement_with_float']:.4f}")
+        print_table("Loihi quantization per layer", ["layer", "size", "sign", "weight exp", "weight rel. error",
+                                                     "vth", "max delay", "clipped"],
+                    [[q["name"], f"{q['n_in']}->{q['n_out']}", q["sign_mode"], q["weight_exp"], q["weight_rel_error"],
+                      q["vth"], q["max_delay"], q["clipped_thresholds"] + q["clipped_delays"] + q["clipped_biases"]]
+                     for q in r["quantization"]])
     return 0

@@ -124,7 +124,8 @@ def _run_on_loihi(graph, dt, x, backend: str):
     """Quantize the NIR graph's layers and run them in fixed point (our simulator or Lava itself);
     the output is realigned (one step of latency per layer) and in float units.  The input is padded
     to the graph's ``input_length`` and by its delayed layers' ``right_pad`` (all at once, as
-    :func:`neuro.hardware.loihi.evaluate_loihi` does)."""
+    :func:`neuro.hardware.loihi.evaluate_loihi` does).  Also returns the spike count of each layer
+    (loihi simulator; ``None`` for Lava, which records only the last layer)."""
     import numpy as np
     import torch
 
@@ -138,16 +139,19 @@ def _run_on_loihi(graph, dt, x, backend: str):
     xi = torch.zeros((T + L, *x.shape[1:]), dtype=torch.int64)
     xi[: x.shape[0]] = x.to(torch.int64)
     last = net.layers[-1]
+    counts = None
     if backend == "loihi":
         r = simulate(net, xi, record=last.readout)
         out = r.v[-1] if last.readout else r.spikes[-1]
+        counts = [{"layer": la.name or f"layer {k + 1}", "neurons": la.n_out,
+                   "spikes": None if la.readout else int(r.spikes[k].sum())} for k, la in enumerate(net.layers)]
     else:
         from neuro.hardware.loihi import run_lava
 
         runs = [run_lava(net, xi[:, b].numpy()) for b in range(xi.shape[1])]
         out = torch.as_tensor(np.stack([r["v" if last.readout else "s"][-1] for r in runs], 1))
     out = out[L:].double()
-    return (out / last.state_scale if last.readout else out).float()
+    return (out / last.state_scale if last.readout else out).float(), counts
 
 
 def _input_for(graph_file: str, in_shape: tuple[int, ...], x, path: str):
@@ -198,15 +202,22 @@ def run(args) -> int:
                         "the array has fractional values")
     try:
         if args.backend in ("loihi", "lava"):
-            y = _run_on_loihi(graph, dt, x, args.backend)
+            y, layers = _run_on_loihi(graph, dt, x, args.backend)
         else:
             net = from_nir(graph, dt)
-            for m in net.modules():
+            layers, hooks = [], []
+            for name, m in net.named_modules():
                 if isinstance(m, SpikingNeuron):
                     m.backend = args.backend
+                    rec = {"layer": name, "neurons": None, "spikes": None}
+                    layers.append(rec)
+                    hooks.append(m.register_forward_hook(lambda mod, i, o, rec=rec: rec.update(
+                        neurons=int(o[0, 0].numel()), spikes=int((o != 0).sum()) if mod.spiking else None)))
             dev = "cuda" if args.backend == "gpu" else "cpu"
             with torch.no_grad():
                 y = net.to(dev)(x.to(dev)).cpu()
+            for h in hooks:
+                h.remove()
     except NeuroError as e:
         raise type(e)(f"{args.model}: {e}") from None
     readout = graph_readout(graph)
@@ -216,12 +227,18 @@ def run(args) -> int:
         np.save(args.output, out.numpy())
     summary = {"model": args.model, "backend": args.backend or "auto", "input_shape": list(x_np.shape),
                "output_shape": list(out.shape), "readout": readout, "predictions": preds}
+    if layers is not None:  # spike counts over all samples and steps; None for a non-spiking readout
+        summary["per_layer"] = layers
     if args.output:
         summary["output_file"] = args.output
     if args.json:
         print_json(summary)
         return 0
     print(f"{args.model} on the {summary['backend']} backend: input {tuple(x_np.shape)} -> output {tuple(out.shape)}")
+    if layers:
+        print("spikes per layer (all samples and steps): " + ", ".join(
+            f"{r['layer']} {r['spikes']}" if r["spikes"] is not None else f"{r['layer']} (membrane readout)"
+            for r in layers))
     print(f"readout: {readout} ({READOUTS[readout]}); predicted class = its argmax")
     if single:
         print(f"prediction: {preds[0]}")

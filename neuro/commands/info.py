@@ -6,7 +6,7 @@ from neuro.commands.registry import arg, command, print_json
 
 
 def collect_info() -> dict:
-    """Version, devices, neuron backends and optional peers, as a JSON-able dict."""
+    """Version, devices, neuron backends, hardware targets and optional peers, as a JSON-able dict."""
     import importlib.util
     import platform
 
@@ -24,8 +24,8 @@ def collect_info() -> dict:
         lava = {"available": ok, "reason": why}
     except Exception as e:  # an import error is a reason too
         lava = {"available": False, "reason": str(e)}
-    backends["loihi"] = {"available": True, "reason": "fixed-point simulator (CPU numba kernels, torch elsewhere)"}
-    backends["lava"] = lava
+    hardware = {"loihi": {"available": True, "reason": "fixed-point simulator (CPU numba kernels, torch elsewhere)"},
+                "lava": lava}
     peers = {
         name: importlib.util.find_spec(mod) is not None
         for name, mod in [
@@ -45,6 +45,7 @@ def collect_info() -> dict:
         "threads": torch.get_num_threads(),
         "devices": devices,
         "backends": backends,
+        "hardware": hardware,
         "peers": peers,
     }
 
@@ -58,9 +59,13 @@ def info(args) -> int:
         return 0
     print(f"neuro {data['neuro']}  python {data['python']}  torch {data['torch']}  threads {data['threads']}")
     print("devices: " + ", ".join(data["devices"]))
-    print("backends:")
-    for name, b in data["backends"].items():
-        mark = "yes" if b["available"] else "no "
-        print(f"  {name:6s} {mark}  {b['reason']}")
+    sections = (("neuron backends (neuro.set_backend, a layer's backend=, --backend):", data["backends"]),
+                ("hardware targets (whole quantized networks: neuro run/eval --backend, neuro.hardware.loihi):",
+                 data["hardware"]))
+    for title, entries in sections:
+        print(title)
+        for name, b in entries.items():
+            mark = "yes" if b["available"] else "no "
+            print(f"  {name:6s} {mark}  {b['reason'] or 'available'}")
     print("peers: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in data["peers"].items()))
     return 0

@@ -50,22 +50,27 @@ def lava_run(args) -> int:
     if args.backend == "netx":
         return _compare_netx(args, net, x)
     out: dict = {"layers": net.sizes, "steps": int(x.shape[0]), "batch": int(x.shape[1])}
-    ours = None
+    last = net.layers[-1]
+    ours = theirs = None
     if args.backend in ("loihi", "both"):
-        ours = simulate(net, x, record=args.backend == "both")
+        ours = simulate(net, x, record=args.backend == "both" or last.readout)
         out["loihi_spikes"] = [int(s.sum()) for s in ours.spikes]
         if args.output:
             np.save(args.output, ours.spikes[-1].numpy())
     if args.backend in ("lava", "both"):
         from neuro.hardware.loihi import run_lava_many
 
-        theirs = run_lava_many([(net, x)], record=args.backend == "both")[0]
+        theirs = run_lava_many([(net, x)], record=args.backend == "both" or last.readout)[0]
         out["lava_spikes"] = [int(s.sum()) for s in theirs.spikes]
         if ours is not None:
             out["bit_exact"] = all(
                 np.array_equal(ours.spikes[k].numpy(), theirs.spikes[k]) and np.array_equal(ours.u[k].numpy(),
                 theirs.u[k]) and np.array_equal(ours.v[k].numpy(), theirs.v[k]) for k in range(len(net.layers)))
-    print_json(out) if args.json else print(out)
+    out.update(run_summary(net, ours if ours is not None else theirs))
+    if args.json:
+        print_json(out)
+    else:
+        print_run_summary(args.network, out)
     return 0 if out.get("bit_exact", True) else 1
 
 
@@ -106,6 +111,42 @@ def _compare_netx(args, net, x) -> int:
                     [[la["name"], la["neurons"], la["loihi_spikes"], la["netx_spikes"], la["mismatched_spikes"],
                       la["mismatched_u"], la["mismatched_v"]] for la in layers])
     return 0 if exact else 1
+
+
+def run_summary(net, result) -> dict:
+    """Per-layer records (name, neurons, spike counts of each simulator that ran; a readout layer's output
+    is its membrane, so it has no spikes) and the predicted class per sample: the argmax of the readout
+    membrane summed over time, or of the last layer's spike counts."""
+    import numpy as np
+
+    layers = []
+    for k, la in enumerate(net.layers):
+        rec = {"layer": la.name or f"layer {k + 1}", "neurons": int(la.n_out), "readout": bool(la.readout)}
+        layers.append(rec)
+    last = net.layers[-1]
+    if last.readout:
+        score = np.asarray(result.v[-1], dtype=np.float64).sum(0)
+        how = "argmax of the readout membrane summed over time"
+    else:
+        score = np.asarray(result.spikes[-1], dtype=np.float64).sum(0)
+        how = "argmax of the last layer's spike counts"
+    return {"per_layer": layers, "predictions": score.argmax(-1).tolist(), "prediction_rule": how}
+
+
+def print_run_summary(network: str, out: dict) -> None:
+    """``neuro lava run``'s text output: a table of spikes per layer, the predictions, bit-exactness."""
+    sims = [(k, name) for k, name in (("loihi_spikes", "loihi simulator"), ("lava_spikes", "Lava")) if k in out]
+    rows = []
+    for k, rec in enumerate(out["per_layer"]):
+        counts = ["- (membrane readout)" if rec["readout"] else out[key][k] for key, _ in sims]
+        rows.append([rec["layer"], rec["neurons"], *counts])
+    print_table(f"{network}: {out['steps']} steps, {out['batch']} sample(s)", ["layer", "neurons",
+                *[f"spikes ({name})" for _, name in sims]], rows)
+    preds = out["predictions"]
+    print(f"predictions ({out['prediction_rule']}): " + ", ".join(f"sample {b}: {p}" for b, p in enumerate(preds)))
+    if "bit_exact" in out:
+        print("loihi simulator and Lava: " + ("bit-exact (spikes, currents and voltages of every layer)"
+                                              if out["bit_exact"] else "DIFFERENT"))
 
 
 @command("bench loihi", help="fixed-point simulator (batch 1 and 64) vs Lava's CPU simulator on a 140-256-256-20 "

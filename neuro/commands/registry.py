@@ -84,7 +84,15 @@ def print_json(obj: Any) -> None:
             return o.tolist()
         return str(o)
 
-    print(json.dumps(obj, indent=2, default=default))
+    print(json.dumps(obj, indent=2, default=default), flush=True)  # print ends it with a newline
+
+
+def print_outputs(files: dict[str, str]) -> None:
+    """Where a training run wrote its files (``files`` from :func:`neuro.training.output_files`)."""
+    plots = [v for v in files.values() if v.endswith(".png")]
+    print(f"checkpoint: {files['best_checkpoint']} (best validation accuracy; last epoch: {files['last_checkpoint']})")
+    print(f"summary:    {files['summary']} (history per epoch: {files['history']})")
+    print(f"plots:      {', '.join(plots)}")
 
 
 def commands() -> list[Command]:

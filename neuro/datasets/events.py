@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from neuro.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
 
 CAMERA_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
 AUDIO_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("p", np.int8)])
@@ -192,6 +195,8 @@ def to_sparse(events: np.ndarray, sensor_size: tuple[int, int, int], dt_us: int)
     else:
         idx = np.stack([b, events["p"], events["y"], events["x"]]).astype(np.int64)
         shape = (T, P, H, W)
+    import torch  # here, so reading events does not import torch
+
     vals = torch.ones(len(events), dtype=torch.float32)
     idx_t = torch.from_numpy(idx.astype(np.int64))
     return torch.sparse_coo_tensor(idx_t, vals, shape, check_invariants=True).coalesce()

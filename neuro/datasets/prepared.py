@@ -52,9 +52,12 @@ def nmnist_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor]:
     return x.contiguous(), torch.tensor(ds.targets)
 
 
-def fsdd_inputs(root=None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Spiking FSDD as binary frames ``[T, N, 140]`` (700 channels summed by 5, 10 ms bins), labels, speakers."""
+def fsdd_inputs(root=None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Spiking FSDD as binary frames ``[T, N, 140]`` (700 channels summed by 5, 10 ms bins), labels, speakers.
+
+    Recordings not yet encoded are encoded first, with a progress bar when ``progress``."""
     ds = SpikingFSDD(root)
+    ds.encode_all(progress)
     down = Downsample(channel_factor=5)
     frames = [to_dense(down(ds.events(i)), (140, 1, 1), AUDIO_BINS, t0=0, duration=AUDIO_BINS * 10_000)
               for i in range(len(ds))]

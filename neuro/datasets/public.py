@@ -293,9 +293,27 @@ class SpikingFSDD(_Transformed):
     def __len__(self) -> int:
         return len(self.audio)
 
+    def _cached(self, i: int) -> Path:
+        return self.cache / (self.audio.items[i][0].stem + ".npy")
+
+    def encode_all(self, progress: bool = True) -> int:
+        """Encode every recording that is not cached yet (minutes for the whole dataset the first time),
+        with a progress bar on stderr when ``progress``; returns how many were encoded."""
+        todo = [i for i in range(len(self)) if not self._cached(i).exists()]
+        if todo and progress:
+            from tqdm.auto import tqdm
+
+            todo = tqdm(todo, desc=f"encoding {len(todo)} FSDD recordings to spikes (cached for next time)",
+                        unit="rec", dynamic_ncols=True)
+        n = 0
+        for i in todo:
+            self.events(i)
+            n += 1
+        return n
+
     def events(self, i: int) -> np.ndarray:
         f = self.audio.items[i][0]
-        c = self.cache / (f.stem + ".npy")
+        c = self._cached(i)
         if c.exists():
             return np.load(c)
         wave, rate = read_wav(f)
@@ -310,7 +328,11 @@ class SpikingFSDD(_Transformed):
         return self._apply(self.events(i)), self.targets[i]
 
     def to_hdf5(self, path: PathLike) -> Path:
-        """Write all recordings as an SHD-compatible HDF5 file (readable by :class:`SHD`)."""
+        """Write all recordings as an SHD-compatible HDF5 file.
+
+        :class:`SHD` reads it from its folder when it is named like an official file:
+        ``audio.to_hdf5(folder / "shd_train.h5")`` then ``SHD(folder, "train")``.
+        """
         write_shd(path, [self.events(i) for i in range(len(self))], self.targets, self.classes,
                   [sorted(set(self.speakers)).index(s) for s in self.speakers])
         return Path(path)

@@ -84,9 +84,10 @@ class Splits(NamedTuple):
 
 
 def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0,
-                download: bool = False) -> Splits:
+                download: bool = False, progress: bool = False) -> Splits:
     """Training, validation and test data, and their record: validation is carved out of the training data
-    (seeded), test is held-out speakers (FSDD) or the official test file (SHD)."""
+    (seeded), test is held-out speakers (FSDD) or the official test file (SHD).  ``progress``: a progress
+    bar while FSDD recordings are encoded to spikes the first time."""
     from neuro.config import data_root
 
     tf = _transform(ENCODING)
@@ -98,6 +99,7 @@ def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed
 
         encoding["encoder"] = encoder_settings()
         full = SpikingFSDD(root, encoder=CochleaEncoder(**encoding["encoder"]))
+        full.encode_all(progress)
         test_speakers = test_speakers or ["yweweler"]
         unknown = set(test_speakers) - set(full.speakers)
         if unknown:
@@ -133,12 +135,16 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     from neuro.layers.delay import sigma_schedule
     from neuro.models import build_model, read_checkpoint
     from neuro.models.delay_snn import softmax_sum_readout
-    from neuro.training import TrainConfig, Trainer, seed_everything
+    from neuro.plot import delay_histogram, save
+    from neuro.training import TrainConfig, Trainer, output_files, plot_history, seed_everything
 
     seed_everything(args.seed)
     train, val, test, n_out, record = load_splits(dataset, args.root, getattr(args, "test_speakers", None),
-                                                  args.seed, getattr(args, "download", False))
+                                                  args.seed, getattr(args, "download", False), progress=not args.json)
     # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
+    if not args.json:
+        print(f"measuring the readout horizon: one pass over the {len(train) + len(val)} training and validation "
+              "recordings ...", flush=True)
     config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": max(train.longest(), val.longest())}
     model = build_model("delay_snn", **config)
@@ -163,7 +169,7 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
 
     out = args.out or f"runs/{dataset}-{args.mode}"
     cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, out_dir=out, seed=args.seed,
-                      progress=not args.json, resume=True)
+                      device=getattr(args, "device", "auto"), progress=not args.json, resume=True)
     t0 = time.perf_counter()
     dt = record["encoding"]["bin_us"] / 1e6  # seconds per time bin
     trainer = Trainer(model, train, val, cfg, model_name="delay_snn", model_config=config, optimizers=optimizers,
@@ -173,14 +179,17 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     best = read_checkpoint(Path(out) / "best.ckpt")
     model.load_state_dict(best["state_dict"])
     test_metrics = trainer.evaluate(test)
+    files = output_files(out, "delays.png")
     summary = {"dataset": dataset, "mode": args.mode, "epochs": epochs, "config": config, "dt": dt,
                "data": _split_summary(record),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},
                "best": trainer.best, "test_accuracy": test_metrics["val_accuracy"],
-               "seconds": time.perf_counter() - t0}
-    (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot_delays(model, Path(out) / "delays.png")
+               "seconds": time.perf_counter() - t0, "out_dir": str(out), "files": files}
+    plot_history(trainer.history, files["curves"], test_metrics["val_accuracy"], trainer.best["epoch"])
+    save(delay_histogram(model, title=f"learned delays ({dataset}, {args.mode})"), files["delays"], dpi=90)
+    Path(files["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
 
 
 def _split_summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -188,24 +197,6 @@ def _split_summary(record: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": record["dataset"], "root": record["root"], "seed": record.get("seed"),
             "splits": {k: {f: v for f, v in s.items() if f not in ("files", "indices")}
                        for k, s in record["splits"].items()}}
-
-
-def plot_delays(model, path: Path) -> None:
-    """Histogram of the learned (integer) delays of every layer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = model.delay_layers()
-    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3))
-    for k, (ax, m) in enumerate(zip(np.atleast_1d(axes), layers, strict=True)):
-        ax.hist(m.integer_delays().flatten().numpy(), bins=np.arange(m.max_delay + 2) - 0.5)
-        ax.set_title(f"layer {k + 1}")
-        ax.set_xlabel("delay (steps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 SPLITS = ("train", "validation", "test")
@@ -379,5 +370,5 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
     if loihi:
         out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
                     "quantization_scheme": quantization,
-                    "quantization": getattr(report, "as_dict", lambda: str(report))()})
+                    "quantization": report.to_dict()["layers"] if report is not None else []})
     return out

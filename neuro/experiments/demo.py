@@ -66,15 +66,31 @@ def run_demo(
     progress: bool = True,
     n_synthetic: int = 1000,
     search_default: bool = True,
+    device: str = "auto",
+    batch_size: int = 32,
+    require_data: bool = False,
 ) -> dict[str, Any]:
     """Train ``conv_snn`` on N-MNIST (or generated events), score the best model on the held-out test
-    split, and return a JSON-able summary."""
+    split, and return a JSON-able summary.
+
+    ``require_data``: raise :class:`~neuro.errors.DatasetNotFoundError` when no N-MNIST recordings are
+    found instead of training on generated events (``neuro train nmnist``).
+    """
+    from neuro.errors import DatasetNotFoundError
     from neuro.models import build_model, read_checkpoint
-    from neuro.training import TrainConfig, Trainer, seed_everything
+    from neuro.training import TrainConfig, Trainer, output_files, plot_history, seed_everything
 
     seed_everything(seed)
     t0 = time.perf_counter()
+    if progress:
+        print("reading and binning the N-MNIST recordings ...", flush=True)
     found = _real_frames(root, n_bins, search_default)
+    if found is None and require_data:
+        from neuro.config import data_root
+
+        where = root if root is not None else data_root()
+        raise DatasetNotFoundError(f"no N-MNIST recordings (Train/<digit>/*.bin) under root={where} or its "
+                                   "NMNIST/ or nmnist-small/; pass --root or set NEURO_DATA_DIR")
     encoding = {"n_bins": n_bins, "duration_us": DURATION_US, "sensor": [SIZE, SIZE], "polarities": 2}
     if found is not None:
         frames, labels, train_dir, files = found
@@ -94,14 +110,16 @@ def run_demo(
     train, val, test = (TensorDataset(frames[parts[k]], labels[parts[k]]) for k in ("train", "validation", "test"))
     config = {"in_channels": 2, "size": SIZE, "n_classes": 10}
     model = build_model("conv_snn", **config)
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, out_dir=out_dir, seed=seed, progress=progress,
-                      resume=False)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=2e-3, out_dir=out_dir, seed=seed,
+                      progress=progress, resume=False, device=device)
     dt = DURATION_US / n_bins / 1e6  # seconds per time bin
     trainer = Trainer(model, train, val, cfg, model_name="conv_snn", model_config=config,
                       metadata={"dt": dt, "data": record})
     history = trainer.fit()
     model.load_state_dict(read_checkpoint(Path(out_dir) / "best.ckpt")["state_dict"])
     test_accuracy = trainer.evaluate(test)["val_accuracy"]
+    files = output_files(out_dir)
+    plot_history(history, files["curves"], test_accuracy, trainer.best["epoch"])
     summary = {
         "data": source,
         "samples": {"train": len(train), "validation": len(val), "test": len(test)},
@@ -113,7 +131,8 @@ def run_demo(
         "best": trainer.best,
         "seconds": time.perf_counter() - t0,
         "out_dir": out_dir,
+        "files": files,
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    Path(files["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
