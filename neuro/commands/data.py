@@ -31,7 +31,7 @@ def _describe(path: str) -> dict:
 
 
 @command("events info", help="format, event count, duration, sensor size and fields of an event file",
-         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
+         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT 1-4 .aedat/.aedat4, SHD .h5)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def events_info(args) -> int:
     d = _describe(args.file)
@@ -45,7 +45,7 @@ def events_info(args) -> int:
 
 @command("events plot", help="save a view of an event file as PNG: frames for cameras (ON red, OFF blue), a raster "
                               "for audio channels",
-         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT4, SHD .h5)"),
+         args=[arg("file", help="event file (N-MNIST .bin, Prophesee .dat/.raw, AEDAT 1-4 .aedat/.aedat4, SHD .h5)"),
                arg("-o", "--output", type=output_file, required=True, help="PNG file to write"),
                arg("--bins", type=int, default=6,
                    help=f"camera recordings: time slices shown side by side (1-{MAX_PLOT_BINS})"),
