@@ -74,6 +74,8 @@ def main(argv: list[str]) -> int:
     # The Lava bridge runs Lava 0.10 in its own Python 3.10 environment; this creates it when
     # a Python 3.10 interpreter exists and otherwise says what to install (tests then skip).
     run(neuro, "lava", "setup", "--if-possible", check=False)
+    # Sinabs and Rockpool pin nir<=1.0.4: their NIR-client tests run them from a folder of their own.
+    run(neuro, "nir", "setup", "--if-possible", check=False)
     lint = [p for p in ("neuro", "tests", "examples", "bootstrap.py") if (ROOT / p).exists()]
     if run(PY, "-m", "ruff", "check", *lint, check=False):
         return 1

@@ -273,7 +273,7 @@ def test_roundtrip_conv1d(tmp_path):
 
 def test_export_for_a_client_names_what_it_cannot_read():
     m = DelaySNN(n_in=6, hidden=5, n_layers=1, n_out=3, max_delay=4, right_pad=0)
-    with pytest.raises(ConfigError, match=r"snntorch cannot represent these nodes: .*delay \(Delay\)"):
+    with pytest.raises(ConfigError, match=r"layer 0 \(DelayedLinear\): snntorch cannot represent its NIR Delay node"):
         to_nir(m, dt=DT, target="snntorch")
     plain = nn.Sequential(SeqLinear(6, 4), LIF(beta=0.9, decay_input=False))
     assert isinstance(to_nir(plain, dt=DT, target="snntorch"), nir.NIRGraph)
