@@ -265,8 +265,18 @@ def clients_dir() -> Path:
     return Path.home() / ".cache" / "neuro" / "nir-clients"
 
 
-def client_status(target: str) -> tuple[bool, str]:
-    """(True, "") when ``target``'s own importer and simulator can run here, else (False, what to do)."""
+_STATUS: dict[str, tuple[bool, str]] = {}
+
+
+def client_status(target: str, refresh: bool = False) -> tuple[bool, str]:
+    """(True, "") when ``target``'s own importer and simulator can run here, else (False, what to do).
+    Cached per process (checking Sinabs or Rockpool starts a Python that imports torch)."""
+    if refresh or target not in _STATUS:
+        _STATUS[target] = _client_status(target)
+    return _STATUS[target]
+
+
+def _client_status(target: str) -> tuple[bool, str]:
     client(target)
     if target not in SIMULATED:
         return False, (f"{target} has no simulator that runs from Python here (snn-mlir runs graphs through its "
@@ -312,7 +322,7 @@ def setup_clients(if_possible: bool = False) -> int:
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"installing the NIR clients into {folder} failed: {e}", file=sys.stderr)
         return 0 if if_possible else 1
-    bad = [f"{t}: {why}" for t in ("sinabs", "rockpool") for ok, why in [client_status(t)] if not ok]
+    bad = [f"{t}: {why}" for t in ("sinabs", "rockpool") for ok, why in [client_status(t, refresh=True)] if not ok]
     if bad:
         print("the NIR clients do not import: " + "; ".join(bad), file=sys.stderr)
         return 0 if if_possible else 1
