@@ -301,3 +301,13 @@ def test_a_model_shows_the_exporters_its_layer_chain():
     assert torch.equal(from_nir(g)(x), m(x))
     (layer,) = float_layers(m)
     np.testing.assert_allclose(layer.weight, m.chain[0].weight.detach().double().numpy())
+
+
+def test_a_conv_graph_in_memory_imports_like_its_file():
+    """to_nir wrote Conv2d stride/padding as tuples, which from_nir refused until the graph went through a file."""
+    torch.manual_seed(0)
+    m = nn.Sequential(SeqConv2d(2, 4, 3, padding=1, stride=2), LIF(tau=2.0), Flatten(), SeqLinear(4 * 4 * 4, 3),
+                      LI(tau=2.0)).eval()
+    x = (torch.rand(6, 2, 2, 8, 8) < 0.3).float()
+    with torch.no_grad():
+        torch.testing.assert_close(from_nir(to_nir(m, dt=DT, input_shape=(2, 8, 8)))(x), m(x), rtol=1e-5, atol=1e-5)

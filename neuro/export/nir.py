@@ -208,8 +208,10 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
             if fold:
                 weight, bias = fold_bn(weight, bias, nxt)
-            add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=m.stride, padding=m.padding,
-                           dilation=m.dilation, groups=m.groups, bias=bias), "conv2d")
+            # arrays, as nir.read gives them back: the graph in memory reads like the file
+            add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=np.array(m.stride),
+                           padding=np.array(m.padding) if isinstance(m.padding, tuple) else m.padding,
+                           dilation=np.array(m.dilation), groups=m.groups, bias=bias), "conv2d")
             with torch.no_grad():
                 shape = list(nn.Conv2d.forward(m, torch.zeros(1, *shape)).shape[1:])
             i += 2 if fold else 1

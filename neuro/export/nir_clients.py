@@ -51,6 +51,7 @@ class Client:
     affine_only: bool = False  # its importer drops bias-free Linear nodes
     flatten_counts_batch: bool = False  # its Flatten import flattens from the batch dimension
     scalar_maps: bool = False  # it reads a feature map's neurons with one value per parameter
+    faithful: bool = False  # its graph still means the model in NIR's own terms (neuro's from_nir reads it)
     old_nir: bool = False  # it pins nir <= 1.0.4, whose reader fails on the v_reset field: the file leaves it out
 
 
@@ -58,13 +59,13 @@ _BASE = frozenset({"Input", "Output", "Affine", "Linear", "NIRGraph"})
 CLIENTS: dict[str, Client] = {
     "snntorch": Client(
         nodes=_BASE | {"Conv2d", "Flatten", "AvgPool2d", "LIF", "CubaLIF"}, reset="zero",
-        neurons=frozenset({"LIF", "CubaLIF"}), step=1e-4, flatten_counts_batch=True,
+        neurons=frozenset({"LIF", "CubaLIF"}), step=1e-4, flatten_counts_batch=True, faithful=True,
         why_not={"IF": "snnTorch 1.0 imports IF as a leaky neuron with beta = 0.9",
                  "LI": "snnTorch 1.0's importer has no LI node",
                  "CubaLI": "snnTorch 1.0's importer has no CubaLI node"}),
     "norse": Client(
         nodes=_BASE | {"Conv2d", "Flatten", "SumPool2d", "IF", "LIF", "CubaLIF"}, reset="zero",
-        neurons=frozenset({"IF", "LIF", "CubaLIF"}), flatten_counts_batch=True,
+        neurons=frozenset({"IF", "LIF", "CubaLIF"}), flatten_counts_batch=True, faithful=True,
         why_not={"LI": "Norse 1.1's importer has no LI node", "CubaLI": "Norse 1.1's importer has no CubaLI node"}),
     "sinabs": Client(
         nodes=_BASE - {"Linear", "NIRGraph"} | {"Conv1d", "Conv2d", "Flatten", "SumPool2d", "LIF", "LI"},
