@@ -188,6 +188,12 @@ def test_snn_mlir_reads_neuro_decays_thresholds_and_folded_weights():
     conv = nn.Sequential(SeqConv2d(2, 4, 3, padding=1), LIF(beta=0.8, decay_input=False), SeqSumPool2d(2), Flatten(),
                          SeqLinear(64, 5), LIF(beta=0.9, decay_input=False))
     assert snn_mlir.check(to_nir(conv, dt=DT, input_shape=(2, 8, 8), target="snn-mlir")).ok
+    # a recurrent layer as the neuron <-> synapse loop snn-mlir reads, the input gain folded into both weights
+    rec = nn.Sequential(Recurrent(6, 10, LIF(beta=0.8)), SeqLinear(10, 3), LIF(beta=0.9, decay_input=False)).eval()
+    info = snn_mlir.parse_graph(to_nir(rec, dt=DT, target="snn-mlir"))
+    assert len(info.recurrent_edges) == 1
+    w_rec = next(la for la in info if la.name == info.recurrent_edges[0][1])
+    np.testing.assert_allclose(w_rec.weights, (1 - 0.8) * rec[0].rec.weight.detach().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +210,6 @@ def test_snn_mlir_reads_neuro_decays_thresholds_and_folded_weights():
         ("rockpool", lambda: nn.Sequential(SeqLinear(4, 3), LIF(v_reset=None)), r"fails on LIF nodes"),
         ("rockpool", lambda: nn.Sequential(SeqConv2d(2, 2, 3), CubaLIF(v_reset=None)),
          r"rockpool cannot represent its NIR Conv2d node"),
-        ("snn-mlir", lambda: nn.Sequential(Recurrent(4, 3, LIF())), r"snn-mlir 1\.0 reads recurrence as a flat"),
         ("snn-mlir", lambda: nn.Sequential(SeqLinear(4, 3), LIF(shape=(3,), learn_beta=True)),
          r"needs one decay for all neurons"),
         ("norse", lambda: nn.Sequential(LIF(decay_input=False)), r"no layer with weights comes before it"),

@@ -149,6 +149,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
         order.append(name)
         return name
 
+    loops: list[tuple[str, str]] = []  # recurrent edges written in the top-level graph (snn-mlir)
     type_check = True  # off only for a client that reads feature-map neurons as one-value parameters
     i = 0
     while i < len(mods):
@@ -242,6 +243,13 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             n = m.hidden
             nodes["w_rec"] = nir.Linear(weight=_np(m.rec.weight))  # its gain is folded with the input's
             cell = neuron(m.neuron, n, name, [ff, "w_rec"])
+            if spec is not None and spec.flat_recurrence:  # the loop in the top-level graph, not a subgraph
+                key = add(cell, type(cell).__name__.lower())
+                nodes[f"{key}_rec"] = nodes.pop("w_rec")
+                loops += [(key, f"{key}_rec"), (f"{key}_rec", key)]
+                shape = [n]
+                i += 1
+                continue
             sub = nir.NIRGraph(
                 nodes={"input": nir.Input({"input": np.array([n])}), "neuron": cell,
                        "w_rec": nodes.pop("w_rec"), "output": nir.Output({"output": np.array([n])})},
@@ -282,7 +290,7 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     graph_nodes = {"input": nir.Input(input_type={"input": np.array(first_in)}), **nodes,
                    "output": nir.Output(output_type={"output": np.array(shape)})}
     names = ["input", *order, "output"]
-    g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)),
+    g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)) + loops,
                      metadata=meta, type_check=type_check)
     if target is not None:
         check_client(g, target)

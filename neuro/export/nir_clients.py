@@ -18,7 +18,8 @@ names the layer and the reason.  What each client computes (read from its import
   ``exp(-dt / tau)``, the current decays after adding its input (``i = a_i (i + x)``), ``v = a_v v + i``,
   multi-spike with subtractive reset; ignores ``w_in``.
 * ``snn-mlir`` 1.0: ``decay = 1 - 1 / r`` (it assumes ``r = tau / dt``), input gain 1, IF only with
-  ``r = 1``, ``v_reset = 0``.
+  ``r = 1``, ``v_reset = 0``, one decay and threshold per layer; recurrence as a neuron <-> synapse
+  loop in the graph itself (no subgraph).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Client:
     flatten_counts_batch: bool = False  # its Flatten import flattens from the batch dimension
     scalar_maps: bool = False  # it reads a feature map's neurons with one value per parameter
     faithful: bool = False  # its graph still means the model in NIR's own terms (neuro's from_nir reads it)
+    flat_recurrence: bool = False  # it reads a recurrent layer as a neuron <-> synapse loop in the graph itself
     old_nir: bool = False  # it pins nir <= 1.0.4, whose reader fails on the v_reset field: the file leaves it out
 
 
@@ -84,8 +86,7 @@ CLIENTS: dict[str, Client] = {
     "snn-mlir": Client(
         nodes=_BASE - {"NIRGraph"} | {"Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "IF", "LIF", "LI",
                                        "CubaLIF", "CubaLI"},
-        reset="zero", neurons=frozenset({"IF", "LIF", "LI", "CubaLIF", "CubaLI"}),
-        recurrent="snn-mlir 1.0 reads recurrence as a flat neuron-synapse loop, not the NIR subgraph neuro writes",
+        reset="zero", neurons=frozenset({"IF", "LIF", "LI", "CubaLIF", "CubaLI"}), flat_recurrence=True,
         why_not={}),
 }
 
