@@ -240,9 +240,12 @@ def test_old_nir_clients_get_files_without_v_reset_and_affine_for_bias_free_line
 
 
 def test_the_cli_client_choices_are_the_known_clients():
-    from neuro.commands.export import CLIENT_NAMES
+    from neuro.cli import build_parser
+    from neuro.commands.export import CLIENT_NAMES  # imported on its own: the parser must still have every command
 
     assert CLIENT_NAMES == list(CLIENTS)
+    commands = next(a for a in build_parser()._actions if a.dest.startswith("_cmd_")).choices
+    assert {"train", "export", "nir", "lava"} <= set(commands)
 
 
 def test_export_command_writes_for_a_client_and_refuses_what_it_cannot_read(tmp_path, capsys):
