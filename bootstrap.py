@@ -75,6 +75,8 @@ def main(argv: list[str]) -> int:
     # a Python 3.10 interpreter exists and otherwise says what to install (tests then skip).
     # It also installs lava-dl (netx) there without its torch, for tests/test_netx.py.
     run(neuro, "lava", "setup", "--if-possible", check=False)
+    # Sinabs and Rockpool pin nir<=1.0.4: their NIR-client tests run them from a folder of their own.
+    run(neuro, "nir", "setup", "--if-possible", check=False)
     lint = [p for p in ("neuro", "tests", "examples", "bootstrap.py") if (ROOT / p).exists()]
     if run(PY, "-m", "ruff", "check", *lint, check=False):
         return 1

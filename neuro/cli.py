@@ -19,8 +19,7 @@ __all__ = ["arg", "build_parser", "cli_terms", "command", "main", "print_json"] 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    if not ROOT.children:
-        load_commands()
+    load_commands()  # every module, even when one was imported on its own before (imports are cached)
     parser = argparse.ArgumentParser(
         prog="neuro", description="Spiking neural networks: simulate, train, benchmark, export.",
         formatter_class=HelpFormatter,

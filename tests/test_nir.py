@@ -273,7 +273,7 @@ def test_roundtrip_conv1d(tmp_path):
 
 def test_export_for_a_client_names_what_it_cannot_read():
     m = DelaySNN(n_in=6, hidden=5, n_layers=1, n_out=3, max_delay=4, right_pad=0)
-    with pytest.raises(ConfigError, match=r"snntorch cannot represent these nodes: .*delay \(Delay\)"):
+    with pytest.raises(ConfigError, match=r"layer 0 \(DelayedLinear\): snntorch cannot represent its NIR Delay node"):
         to_nir(m, dt=DT, target="snntorch")
     plain = nn.Sequential(SeqLinear(6, 4), LIF(beta=0.9, decay_input=False))
     assert isinstance(to_nir(plain, dt=DT, target="snntorch"), nir.NIRGraph)
@@ -301,3 +301,13 @@ def test_a_model_shows_the_exporters_its_layer_chain():
     assert torch.equal(from_nir(g)(x), m(x))
     (layer,) = float_layers(m)
     np.testing.assert_allclose(layer.weight, m.chain[0].weight.detach().double().numpy())
+
+
+def test_a_conv_graph_in_memory_imports_like_its_file():
+    """to_nir wrote Conv2d stride/padding as tuples, which from_nir refused until the graph went through a file."""
+    torch.manual_seed(0)
+    m = nn.Sequential(SeqConv2d(2, 4, 3, padding=1, stride=2), LIF(tau=2.0), Flatten(), SeqLinear(4 * 4 * 4, 3),
+                      LI(tau=2.0)).eval()
+    x = (torch.rand(6, 2, 2, 8, 8) < 0.3).float()
+    with torch.no_grad():
+        torch.testing.assert_close(from_nir(to_nir(m, dt=DT, input_shape=(2, 8, 8)))(x), m(x), rtol=1e-5, atol=1e-5)

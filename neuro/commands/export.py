@@ -74,7 +74,7 @@ def _export_nir(model, args, ckpt: dict) -> dict:
     g = write_nir(model, args.output, dt=dt, input_shape=shape, target=args.client)
     meta = {k: g.metadata[k] for k in ("input_length", "readout") if k in g.metadata}
     return {"file": args.output, "format": "nir", "nodes": {k: type(v).__name__ for k, v in g.nodes.items()},
-            "dt": dt, "dt_source": source, **meta}
+            "dt": dt, "dt_source": source, "client": args.client, **meta}
 
 
 def _export_loihi(model, args, ckpt: dict) -> dict:
@@ -86,6 +86,7 @@ def _export_loihi(model, args, ckpt: dict) -> dict:
 
 
 EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
+CLIENT_NAMES = ["snntorch", "norse", "sinabs", "rockpool", "snn-mlir"]  # neuro.export.nir_clients.CLIENTS
 
 
 @command("export", help="export a checkpoint to an interchange or hardware format",
@@ -98,7 +99,9 @@ EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
                arg("--input-shape", type=positive_int, nargs="+", default=None,
                    help="NIR only: shape of one input sample, e.g. 2 34 34 (needed when the model starts with a "
                         "convolution)"),
-               arg("--client", default=None, help="NIR only: check the graph against a client's importer (snntorch)"),
+               arg("--client", choices=CLIENT_NAMES, default=None,
+                   help="NIR only: write the conventions this client's importer reads, refusing what it cannot "
+                        "reproduce; default: the faithful NIR graph"),
                arg("--num-message-bits", type=int_in(0, 24), default=0,
                    help="Loihi only: payload bits of the input messages; 0 = binary spikes, 8 for spike counts"),
                arg("--quantization", choices=["netx", "fine"], default="netx",
@@ -107,8 +110,11 @@ EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
                         "not by netx)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def export(args) -> int:
+    from neuro.errors import ConfigError
     from neuro.models import load_checkpoint
 
+    if args.client is not None and args.to != "nir":
+        raise ConfigError(f"--client {args.client} applies to --to nir only (this exports --to {args.to})")
     model, ckpt = load_checkpoint(args.checkpoint)
     info = EXPORTERS[args.to](model, args, ckpt)
     if args.json:
@@ -118,6 +124,15 @@ def export(args) -> int:
     else:
         print(f"wrote {args.output} ({len(info['nodes'])} layers)")
     return 0
+
+
+@command("nir setup", help="install Sinabs and Rockpool, which pin nir<=1.0.4, into a folder of their own for "
+         "running files exported with --client sinabs|rockpool in them",
+         args=[arg("--if-possible", action="store_true", help="exit 0 with a message when the install fails")])
+def nir_setup(args) -> int:
+    from neuro.export.nir_clients import setup_clients
+
+    return setup_clients(if_possible=args.if_possible)
 
 
 def _run_on_loihi(graph, dt, x, backend: str):

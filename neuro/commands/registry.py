@@ -97,8 +97,7 @@ def print_outputs(files: dict[str, str]) -> None:
 
 def commands() -> list[Command]:
     """Every registered command, in the order of ``neuro --help``."""
-    if not ROOT.children:
-        load_commands()
+    load_commands()  # every module, even when one was imported on its own before (imports are cached)
     out: list[Command] = []
 
     def walk(group: _Group) -> None:

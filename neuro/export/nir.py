@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError
+from neuro.export.nir_clients import check_client, client, drop_new_fields, fold_gain, neuron_for
 from neuro.hardware.float_layers import fold_bn
 from neuro.layers import (
     Flatten,
@@ -88,30 +89,16 @@ def _neuron_node(m: nn.Module, n: int, dt: float, name: str) -> nir.NIRNode:
     raise ConfigError(f"{name}: no NIR node for {type(m).__name__}")
 
 
-# What each client's NIR importer reads (its own import code decides; checked for snnTorch 1.0).
-CLIENT_NODES = {
-    "snntorch": {"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "IF", "LIF", "CubaLIF",
-                 "NIRGraph"},
-}
-
-
-def check_client(graph: nir.NIRGraph, client: str) -> None:
-    """Raise a clear error naming every node that ``client`` cannot import (e.g. delays for snnTorch)."""
-    if client not in CLIENT_NODES:
-        raise ConfigError(f"unknown NIR client {client!r}; known: {', '.join(CLIENT_NODES)}")
-    bad = [f"{k} ({type(n).__name__})" for k, n in graph.nodes.items() if type(n).__name__ not in CLIENT_NODES[client]]
-    if bad:
-        raise ConfigError(f"{client} cannot represent these nodes: {', '.join(bad)}; export without target= "
-                          "to keep them, or remove them from the model")
-
-
 def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int] | None = None,
            target: str | None = None) -> nir.NIRGraph:
     """Export a sequential neuro model (``nn.Sequential`` or a model with ``.net``) to a NIR graph.
 
     ``dt`` is the simulation step in seconds (required: it fixes every time constant).
     ``input_shape`` is the per-step input shape without batch (inferred from the first layer).
-    ``target`` names a client (``"snntorch"``): nodes it cannot import raise an error naming them.
+    ``target`` names a client (:data:`~neuro.export.nir_clients.CLIENTS`: ``"snntorch"``, ``"norse"``,
+    ``"sinabs"``, ``"rockpool"``, ``"snn-mlir"``): the graph is written in the conventions that client's
+    importer reads (see :mod:`neuro.export.nir_clients`), and what it cannot reproduce raises a
+    :class:`ConfigError` naming the layer and the reason.  Without ``target`` the graph is the faithful one.
 
     The graph's metadata records ``dt``, and for a :class:`~neuro.models.delay_snn.DelaySNN` its
     readout horizon ``input_length`` and ``readout="softmax_sum"``; each delayed layer's
@@ -123,7 +110,10 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     dt = check_dt(dt)
     from neuro.models.delay_snn import DelaySNN
 
+    spec = client(target) if target is not None else None
     meta: dict[str, object] = {"producer": "neuro", "dt": dt}
+    if spec is not None:  # the time constants are expressed at the step the client assumes, if it assumes one
+        meta.update(client=target, dt=spec.step or dt)
     if isinstance(model, DelaySNN):
         meta["readout"] = "softmax_sum"
         if model.input_length:
@@ -135,14 +125,32 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     shape = _check_input_shape(mods, input_shape)
     k = 0
 
+    def neuron(m: nn.Module, n: int, name: str, before: list[str]) -> nir.NIRNode:
+        """The neuron's node; for a client, its input gain is folded into the synapse nodes ``before``."""
+        if spec is None:
+            return _neuron_node(m, n, dt, name)
+        node, gain = neuron_for(target, m, n, dt, name)
+        if not np.all(gain == 1.0):
+            if not before:
+                raise ConfigError(f"{name}: {target} cannot scale this neuron's input and no layer with weights "
+                                  "comes before it; put a Linear or convolution before it")
+            for key in before:
+                nodes[key] = fold_gain(nodes[key], gain, name, target)
+        return node
+
     def add(node: nir.NIRNode, kind: str) -> str:
         nonlocal k
+        if spec is not None and type(node).__name__ not in spec.nodes:
+            raise ConfigError(f"layer {i} ({type(mods[i]).__name__}): {target} cannot represent its NIR "
+                              f"{type(node).__name__} node; export without target= to keep it, or remove the layer")
         name = f"{k}_{kind}"
         k += 1
         nodes[name] = node
         order.append(name)
         return name
 
+    loops: list[tuple[str, str]] = []  # recurrent edges written in the top-level graph (snn-mlir)
+    type_check = True  # off only for a client that reads feature-map neurons as one-value parameters
     i = 0
     while i < len(mods):
         m = mods[i]
@@ -174,6 +182,8 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             if fold:
                 weight, bias = fold_bn(weight, bias if bias is not None else np.zeros(m.out_features, np.float32),
                                         nxt)
+            if bias is None and spec is not None and spec.affine_only:
+                bias = np.zeros(m.out_features, np.float32)
             add(nir.Affine(weight=weight, bias=bias) if bias is not None else nir.Linear(weight=weight),
                 "affine" if bias is not None else "linear")
             shape = [m.out_features]
@@ -199,8 +209,10 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
             if fold:
                 weight, bias = fold_bn(weight, bias, nxt)
-            add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=m.stride, padding=m.padding,
-                           dilation=m.dilation, groups=m.groups, bias=bias), "conv2d")
+            # arrays, as nir.read gives them back: the graph in memory reads like the file
+            add(nir.Conv2d(input_shape=tuple(shape[1:]), weight=weight, stride=np.array(m.stride),
+                           padding=np.array(m.padding) if isinstance(m.padding, tuple) else m.padding,
+                           dilation=np.array(m.dilation), groups=m.groups, bias=bias), "conv2d")
             with torch.no_grad():
                 shape = list(nn.Conv2d.forward(m, torch.zeros(1, *shape)).shape[1:])
             i += 2 if fold else 1
@@ -215,20 +227,32 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             i += 1
             continue
         if isinstance(m, Flatten):
-            add(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1), "flatten")
+            # a client whose Flatten counts the batch dimension reads the same flattening from negative dims
+            start = -len(shape) if spec is not None and spec.flatten_counts_batch else 0
+            add(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=start, end_dim=-1), "flatten")
             shape = [int(np.prod(shape))]
             i += 1
             continue
         if isinstance(m, Recurrent):
+            if spec is not None and spec.recurrent:
+                raise ConfigError(f"{name}: cannot export a recurrent layer for {target}: {spec.recurrent}")
             shape = shape or [m.ff.in_features]
             ff_b = _np(m.ff.bias) if m.ff.bias is not None else None
-            add(nir.Affine(weight=_np(m.ff.weight), bias=ff_b) if ff_b is not None else
-                nir.Linear(weight=_np(m.ff.weight)), "affine" if ff_b is not None else "linear")
+            ff = add(nir.Affine(weight=_np(m.ff.weight), bias=ff_b) if ff_b is not None else
+                     nir.Linear(weight=_np(m.ff.weight)), "affine" if ff_b is not None else "linear")
             n = m.hidden
-            cell = _neuron_node(m.neuron, n, dt, name)
+            nodes["w_rec"] = nir.Linear(weight=_np(m.rec.weight))  # its gain is folded with the input's
+            cell = neuron(m.neuron, n, name, [ff, "w_rec"])
+            if spec is not None and spec.flat_recurrence:  # the loop in the top-level graph, not a subgraph
+                key = add(cell, type(cell).__name__.lower())
+                nodes[f"{key}_rec"] = nodes.pop("w_rec")
+                loops += [(key, f"{key}_rec"), (f"{key}_rec", key)]
+                shape = [n]
+                i += 1
+                continue
             sub = nir.NIRGraph(
                 nodes={"input": nir.Input({"input": np.array([n])}), "neuron": cell,
-                       "w_rec": nir.Linear(weight=_np(m.rec.weight)), "output": nir.Output({"output": np.array([n])})},
+                       "w_rec": nodes.pop("w_rec"), "output": nir.Output({"output": np.array([n])})},
                 edges=[("input", "neuron"), ("neuron", "w_rec"), ("w_rec", "neuron"), ("neuron", "output")],
             )
             add(sub, "recurrent")
@@ -244,11 +268,18 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
             if shape is None:
                 raise ConfigError(f"{name}: give input_shape= when the model starts with a neuron")
             n = int(np.prod(shape))
-            node = _neuron_node(m, n, dt, name)
+            synapse = order[-1:] if order and isinstance(nodes[order[-1]], _WEIGHTED) else []
+            node = neuron(m, n, name, synapse)
             if len(shape) > 1:
-                node = type(node)(**{f: (np.asarray(v).reshape(shape) if isinstance(v, np.ndarray) else v)
+                to = shape
+                if spec is not None and spec.scalar_maps:  # one value per parameter, broadcast by the client
+                    _one_value_per_parameter(node, name, target)
+                    to, type_check = [1], False
+                node = type(node)(**{f: (np.asarray(v).reshape(-1)[:1].reshape(to) if to == [1] else
+                                         np.asarray(v).reshape(to)) if isinstance(v, np.ndarray) else v
                                      for f, v in node.__dict__.items() if f not in ("input_type", "output_type",
-                                                                                      "metadata")})
+                                                                                      "metadata")},
+                                  metadata=node.metadata)
             add(node, type(node).__name__.lower())
             i += 1
             continue
@@ -259,11 +290,21 @@ def to_nir(model: nn.Module, dt: float | None = None, input_shape: Sequence[int]
     graph_nodes = {"input": nir.Input(input_type={"input": np.array(first_in)}), **nodes,
                    "output": nir.Output(output_type={"output": np.array(shape)})}
     names = ["input", *order, "output"]
-    g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)),
-                     metadata=meta)
+    g = nir.NIRGraph(nodes=graph_nodes, edges=list(zip(names[:-1], names[1:], strict=True)) + loops,
+                     metadata=meta, type_check=type_check)
     if target is not None:
         check_client(g, target)
     return g
+
+
+_WEIGHTED = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
+
+
+def _one_value_per_parameter(node: nir.NIRNode, name: str, target: str) -> None:
+    for f, v in node.__dict__.items():
+        if isinstance(v, np.ndarray) and f not in ("input_type", "output_type") and np.unique(v).size > 1:
+            raise ConfigError(f"{name}: {target} reads a neuron after a convolution with one {f} for all its "
+                              f"neurons; this layer has {np.unique(v).size} different values")
 
 
 def _modules(model: nn.Module) -> list[nn.Module]:
@@ -338,6 +379,8 @@ def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_s
               target: str | None = None) -> nir.NIRGraph:
     """Export ``model`` and write it with ``nir.write`` (an HDF5 ``.nir`` file).
 
+    For a client that pins an older nir (Sinabs, Rockpool) the file leaves out the fields that
+    version cannot read.
     The file is written next to ``path`` and renamed into place: a failed export leaves nothing.
     """
     g = to_nir(model, dt=dt, input_shape=input_shape, target=target)
@@ -348,6 +391,8 @@ def write_nir(model: nn.Module, path: str | os.PathLike[str], dt: float, input_s
     tmp = f"{path}.tmp"
     try:
         nir.write(tmp, g)
+        if target is not None:
+            drop_new_fields(tmp, target)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -25,6 +25,7 @@ from torch import nn
 
 from neuro.errors import ConfigError, DataError, NeuroError
 from neuro.export.nir import check_dt
+from neuro.export.nir_clients import CLIENTS
 from neuro.hardware.float_layers import FloatLayer
 from neuro.hdf5 import read_hdf5_tree
 from neuro.layers import Flatten, SeqAvgPool2d, SeqConv1d, SeqConv2d, SeqSumPool2d
@@ -258,6 +259,12 @@ def validate_graph(graph: nir.NIRGraph, source: str | None = None) -> None:
         _whole_steps(meta["input_length"], "the graph's metadata input_length", at, err)
     if meta.get("readout") is not None and str(meta["readout"]) not in READOUTS:
         raise err(f"{at}unknown readout {meta['readout']!r} in the graph's metadata; known: {', '.join(READOUTS)}")
+    target = meta.get("client")
+    target = target.decode() if isinstance(target, bytes) else target
+    if target in CLIENTS and not CLIENTS[str(target)].faithful:
+        raise err(f"{at}this graph was written in {target}'s conventions (to_nir(target=...) / --client), which "
+                  "are not NIR's own; neuro reads faithful graphs only: export the model without a client to run "
+                  "it in neuro")
 
 
 def _scalar(v: object) -> object:
