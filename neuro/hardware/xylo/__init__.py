@@ -1,0 +1,1 @@
+"""SynSense Xylo: the one import path for the Xylo target."""
