@@ -36,7 +36,8 @@ _TRAIN_ARGS = [
     arg("--epochs", type=positive_int, default=30, help="training epochs"),
     arg("--batch-size", type=positive_int, default=64, help="recordings per training step"),
     arg("--mode", choices=["learned", "fixed", "none"], default="learned", help="learned, fixed random or no delays"),
-    arg("--hidden", type=positive_int, default=256, help="neurons per hidden layer"),
+    arg("--hidden", type=positive_int, default=None,
+        help="neurons per hidden layer (default 256; fsdd --model xylo_snn: 96, at most 128)"),
     arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
     arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
     arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
@@ -44,13 +45,17 @@ _TRAIN_ARGS = [
 ]
 
 
-@command("train fsdd", help="train the delay model on spiking Free Spoken Digits, held-out speakers for test",
+@command("train fsdd", help="train the delay model (or the Xylo model) on spiking Free Spoken Digits, held-out "
+                            "speakers for test",
          args=[*_TRAIN_ARGS, arg("--test-speakers", nargs="+", default=["yweweler"],
-                                     help="speakers held out for the test split")])
+                                     help="speakers held out for the test split"),
+               arg("--model", choices=["delay_snn", "xylo_snn"], default="delay_snn",
+                   help="delay_snn (140 channels, delays) or xylo_snn (14 channels, one recurrent population "
+                        "that fits a Xylo core; --mode and --max-delay do not apply)")])
 def train_fsdd(args) -> int:
-    from neuro.experiments.delays import train_delay_model
+    from neuro.experiments.delays import train_delay_model, train_xylo_model
 
-    s = train_delay_model("fsdd", args)
+    s = train_xylo_model(args) if args.model == "xylo_snn" else train_delay_model("fsdd", args)
     print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f} (best validation "
                                           f"{s['best']['val_accuracy']:.4f} at epoch {s['best']['epoch']})")
     return 0
@@ -77,7 +82,8 @@ def train_shd(args) -> int:
                    help="which recorded split to score (default: test; train scores training data on purpose)"),
                arg("--speakers", nargs="+", default=None,
                    help="fsdd: score these speakers' recordings instead of a recorded split"),
-               arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
+               arg("--backend", default=None,
+                   help="torch, cpu, gpu, loihi or xylo (the chip's integer model, next to float)"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def evaluate(args) -> int:
     from neuro.experiments.delays import check_root, evaluate_checkpoint
