@@ -37,6 +37,9 @@ class XyloSNN(nn.Module):
             SeqLinear(hidden, n_out, bias=False),
             CubaLI(tau_syn=tau_syn, tau_mem=tau_out),
         )
+        with torch.no_grad():  # inputs are counts up to 15 and neurons fire several spikes a step: start quiet
+            self.net[0].ff.weight.mul_(0.2)
+            self.net[0].rec.weight.mul_(0.5)
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
         """Zero-pad ``x [T, B, n_in]`` at the end to ``input_length`` steps (longer inputs pass unchanged)."""
