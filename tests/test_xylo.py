@@ -230,3 +230,21 @@ def test_cli_export_and_bench(tmp_path):
     b = json.loads(r.stdout)
     assert b["bit_exact"] is True and len(b["runs"]) == 4 and all(x["bit_exact"] for x in b["runs"])
     assert b["runs"][2]["max_spikes_per_step"] == 31
+
+
+def test_eval_checkpoint_on_the_xylo_backend(shared_data, tmp_path):
+    from neuro.experiments.delays import XYLO_ENCODING, evaluate_checkpoint, load_splits
+    from neuro.models import build_model, save_checkpoint
+
+    record = load_splits("fsdd", shared_data, encoding=XYLO_ENCODING).record
+    record["splits"]["test"]["files"] = record["splits"]["test"]["files"][:6]
+    config = {"n_in": 14, "hidden": 16, "n_out": 10, "input_length": 40}
+    m = build_model("xylo_snn", **config)
+    ck = tmp_path / "x.ckpt"
+    save_checkpoint({"model_name": "xylo_snn", "model_config": config, "state_dict": m.state_dict(), "dt": 0.02,
+                     "data": record}, ck)
+    f = evaluate_checkpoint(ck)
+    q = evaluate_checkpoint(ck, backend="xylo")
+    assert q["samples"] == 6 and q["float_accuracy"] == pytest.approx(f["accuracy"])
+    assert 0 <= q["accuracy"] <= 1 and 0 <= q["agreement_with_float"] <= 1 and q["inputs_capped_at_15"] == 0
+    assert [p["name"] for p in q["quantization"]["populations"]] == ["Recurrent#0", "SeqLinear#2"]
