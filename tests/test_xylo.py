@@ -92,7 +92,7 @@ def test_most_negative_membrane_with_no_decay_wraps_like_xylosim():
 def fsdd_like_model(n_in=8, hidden=24, n_out=5, seed=0) -> nn.Module:
     torch.manual_seed(seed)
     m = nn.Sequential(Recurrent(n_in, hidden, MultiSpikeCubaLIF(tau_syn=2.0, tau_mem=4.0), bias=False),
-                      SeqLinear(hidden, n_out, bias=False), CubaLI(tau_syn=2.0, tau_mem=8.0))
+                      SeqLinear(hidden, n_out, bias=False), CubaLI(tau_syn=2.0, tau_mem=8.0, backend="torch"))
     with torch.no_grad():
         m[0].ff.weight.mul_(0.6)
         m[0].rec.weight.mul_(0.3)

@@ -37,7 +37,7 @@ _TRAIN_ARGS = [
     arg("--batch-size", type=positive_int, default=64, help="recordings per training step"),
     arg("--mode", choices=["learned", "fixed", "none"], default="learned", help="learned, fixed random or no delays"),
     arg("--hidden", type=positive_int, default=None,
-        help="neurons per hidden layer (default 256; fsdd --model xylo_snn: 96, at most 128)"),
+        help="neurons per hidden layer (default 256; fsdd --model xylo_snn: 128, the most that fits)"),
     arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
     arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
     arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),

@@ -209,7 +209,7 @@ def train_xylo_model(args) -> dict[str, Any]:
     from neuro.models.delay_snn import softmax_sum_readout
     from neuro.training import TrainConfig, Trainer, seed_everything
 
-    hidden = args.hidden or 96
+    hidden = args.hidden or 128
     if hidden > 128:
         raise ConfigError(f"--hidden {hidden}: a Xylo core feeds its inputs to at most 128 hidden neurons and reads "
                           "out at most 128; use --hidden 128 or fewer")

@@ -25,7 +25,7 @@ from neuro.neurons import CubaLI, MultiSpikeCubaLIF
 class XyloSNN(nn.Module):
     """One recurrent hidden population and a leaky readout, no biases (see the module docstring)."""
 
-    def __init__(self, n_in: int = 14, hidden: int = 96, n_out: int = 10, tau_syn: float = 2.0, tau_mem: float = 4.0,
+    def __init__(self, n_in: int = 14, hidden: int = 128, n_out: int = 10, tau_syn: float = 2.0, tau_mem: float = 4.0,
                  tau_out: float = 8.0, dropout: float = 0.1, input_length: int = 0) -> None:
         super().__init__()
         if input_length < 0:
