@@ -176,7 +176,9 @@ def _population(fl: FloatLayer, *, readout_pop: bool, clip: bool, vth_target: in
         scale = min(fit, (STATE_MAX // 2) / readout_max)
         if wmax > 0 and scale * wmax < W_MAX:
             scale = W_MAX / wmax  # keep 8 significant bits in the weights, at the cost of range
-            rep.notes.append(f"the readout can saturate above |v| = {STATE_MAX / scale:.3g}")
+            if STATE_MAX / scale < readout_max:
+                rep.notes.append(f"the readout saturates above |v| = {STATE_MAX / scale:.3g} (8-bit weights need "
+                                 "this scale)")
         rep.notes.append("readout: non-spiking (threshold at the largest value); its membrane is the output")
     rep.scale = scale
     rep.weight_shift, m_in, rep.weight_rel_error = _mantissas(wf, scale)
