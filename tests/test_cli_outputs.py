@@ -150,7 +150,7 @@ def test_train_shd_reports_files_and_eval_loihi_reports_quantization_per_layer(t
     assert (out / "delays.png").exists() and (out / "summary.json").read_text().endswith("}\n")
     assert main(["eval", str(out / "best.ckpt"), "--backend", "loihi", "--json"]) == 0
     raw = capsys.readouterr().out
-    q = json.loads(raw)["quantization"]
+    q = json.loads(raw)["quantization"]["layers"]  # the same record as neuro export --json
     assert isinstance(q, list) and len(q) == 3 and {"name", "weight_exp", "vth", "n_in", "n_out"} <= set(q[0])
     assert "\\n" not in raw
     assert main(["eval", str(out / "best.ckpt"), "--backend", "loihi"]) == 0

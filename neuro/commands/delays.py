@@ -55,13 +55,17 @@ def _report(s: dict) -> None:
     print_outputs(s["files"])
 
 
-@command("train fsdd", help="train the delay model on spiking Free Spoken Digits, held-out speakers for test",
+@command("train fsdd", help="train the delay model (or the Xylo model) on spiking Free Spoken Digits, held-out "
+                            "speakers for test",
          args=[*_train_args(hidden=128), arg("--test-speakers", nargs="+", default=["yweweler"],
-                                              help="speakers held out for the test split")])
+                                              help="speakers held out for the test split"),
+               arg("--model", choices=["delay_snn", "xylo_snn"], default="delay_snn",
+                   help="delay_snn (140 channels, delays) or xylo_snn (14 channels, one recurrent population "
+                        "that fits a Xylo core; --mode and --max-delay do not apply)")])
 def train_fsdd(args) -> int:
-    from neuro.experiments.delays import train_delay_model
+    from neuro.experiments.delays import train_delay_model, train_xylo_model
 
-    s = train_delay_model("fsdd", args)
+    s = train_xylo_model(args) if args.model == "xylo_snn" else train_delay_model("fsdd", args)
     print_json(s) if args.json else _report(s)
     return 0
 
@@ -87,7 +91,8 @@ def train_shd(args) -> int:
                    help="which recorded split to score (default: test; train scores training data on purpose)"),
                arg("--speakers", nargs="+", default=None,
                    help="fsdd: score these speakers' recordings instead of a recorded split"),
-               arg("--backend", default=None, help="torch, cpu, gpu, or loihi (fixed point, next to float)"),
+               arg("--backend", default=None,
+                   help="torch, cpu, gpu, loihi or xylo (the chip's integer model, next to float)"),
                arg("--quantization", choices=["netx", "fine"], default="netx",
                    help="loihi only: netx (what neuro export --to loihi deploys, run exactly by lava-dl netx) or fine "
                         "(finer thresholds and biases; files only neuro and its Lava bridge read exactly)"),

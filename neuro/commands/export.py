@@ -85,14 +85,24 @@ def _export_loihi(model, args, ckpt: dict) -> dict:
             "nodes": {la.name: la.sign_mode for la in report.layers}, "quantization": report.to_dict()}
 
 
-EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi}
+def _export_xylo(model, args, ckpt: dict) -> dict:
+    from neuro.hardware.xylo import quantize
+
+    dt, _ = _resolve_dt(args, ckpt)
+    net, report = quantize(model, clip=args.clip, dt=dt)
+    net.save(args.output, report.to_dict())
+    return {"file": args.output, "format": "xylo (neuro-xylo JSON with Rockpool's specification)",
+            "nodes": {p.name: f"{p.n_in}->{p.n_out}" for p in report.populations}, "quantization": report.to_dict()}
+
+
+EXPORTERS = {"nir": _export_nir, "loihi": _export_loihi, "xylo": _export_xylo}
 CLIENT_NAMES = ["snntorch", "norse", "sinabs", "rockpool", "snn-mlir"]  # neuro.export.nir_clients.CLIENTS
 
 
 @command("export", help="export a checkpoint to an interchange or hardware format",
          args=[arg("checkpoint", help="checkpoint file (.ckpt) to export"),
                arg("--to", choices=sorted(EXPORTERS), required=True, help="target format"),
-               arg("output", type=output_file, help="file to write (.nir, or .net for loihi)"),
+               arg("output", type=output_file, help="file to write (.nir, .net for loihi, .json for xylo)"),
                arg("--dt", type=positive_float, default=None,
                    help="NIR only: seconds per simulation step (fixes time constants); default: the dt recorded in "
                         f"the checkpoint, else {DEFAULT_DT}"),
@@ -108,6 +118,9 @@ CLIENT_NAMES = ["snntorch", "norse", "sinabs", "rockpool", "snn-mlir"]  # neuro.
                    help="Loihi only: netx (default; lava-dl netx runs the file exactly as neuro's loihi backend) or "
                         "fine (finer thresholds and biases; the file is read exactly by neuro and its Lava bridge, "
                         "not by netx)"),
+               arg("--clip", action="store_true",
+                   help="Xylo only: clip thresholds and biases that do not fit (and drop delays) and report them, "
+                        "instead of failing"),
                arg("--json", action="store_true", help="print JSON instead of text")])
 def export(args) -> int:
     from neuro.errors import ConfigError

@@ -14,6 +14,8 @@ from neuro.errors import ConfigError, DataError
 
 #: how SHD-style events become the delay model's input: 700 channels summed by 5, 10 ms bins from t = 0
 ENCODING = {"n_channels": 700, "channel_factor": 5, "bin_us": 10_000, "t0": "zero"}
+#: the Xylo model's input: 14 channels (Xylo reads at most 16), 20 ms bins, counts capped at 15 per bin (Xylo's limit)
+XYLO_ENCODING = {"n_channels": 700, "channel_factor": 50, "bin_us": 20_000, "t0": "zero", "max_count": 15}
 
 
 def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000):
@@ -24,10 +26,26 @@ def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_00
                                                                t0="zero")])
 
 
+class _Capped:
+    """A frame transform whose counts are capped at ``max_count`` per bin."""
+
+    def __init__(self, inner, max_count: int) -> None:
+        self.inner, self.max_count = inner, max_count
+
+    def __call__(self, events):
+        return np.minimum(self.inner(events), self.max_count)
+
+
 def _transform(encoding: dict[str, Any]):
     if encoding.get("t0", "zero") != "zero":
         raise ConfigError(f"unsupported recorded binning t0={encoding.get('t0')!r}")
-    return frames_transform(encoding["n_channels"], encoding["channel_factor"], encoding["bin_us"])
+    tf = frames_transform(encoding["n_channels"], encoding["channel_factor"], encoding["bin_us"])
+    cap = encoding.get("max_count")
+    if cap is None:
+        return tf
+    if not isinstance(cap, int) or cap < 1:
+        raise ConfigError(f"unsupported recorded max_count={cap!r} (a positive integer)")
+    return _Capped(tf, cap)
 
 
 def encoder_settings(**overrides: Any) -> dict[str, Any]:
@@ -84,15 +102,16 @@ class Splits(NamedTuple):
 
 
 def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0,
-                download: bool = False, progress: bool = False) -> Splits:
+                download: bool = False, progress: bool = False, encoding: dict[str, Any] | None = None) -> Splits:
     """Training, validation and test data, and their record: validation is carved out of the training data
     (seeded), test is held-out speakers (FSDD) or the official test file (SHD).  ``progress``: a progress
-    bar while FSDD recordings are encoded to spikes the first time."""
+    bar while FSDD recordings are encoded to spikes the first time; ``encoding``: the binning (default
+    :data:`ENCODING`)."""
     from neuro.config import data_root
 
-    tf = _transform(ENCODING)
+    encoding = dict(ENCODING if encoding is None else encoding)
+    tf = _transform(encoding)
     g = np.random.default_rng(seed)
-    encoding: dict[str, Any] = dict(ENCODING)
     if dataset == "fsdd":
         from neuro.datasets import SpikingFSDD
         from neuro.datasets.audio import CochleaEncoder
@@ -145,7 +164,7 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     if not args.json:
         print(f"measuring the readout horizon: one pass over the {len(train) + len(val)} training and validation "
               "recordings ...", flush=True)
-    config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
+    config = {"n_in": 140, "hidden": args.hidden or 128, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": max(train.longest(), val.longest())}
     model = build_model("delay_snn", **config)
     epochs = args.epochs
@@ -191,6 +210,49 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     return summary
 
 
+def train_xylo_model(args) -> dict[str, Any]:
+    """Train ``xylo_snn`` on spiking FSDD (14 channels, counts capped at 15): one recurrent population of
+    ``args.hidden`` CubaLIF neurons and a leaky readout, no delays, sized for one Xylo core."""
+    from neuro.models import build_model, read_checkpoint
+    from neuro.models.delay_snn import softmax_sum_readout
+    from neuro.training import TrainConfig, Trainer, output_files, plot_history, seed_everything
+
+    hidden = args.hidden or 128
+    if hidden > 128:
+        raise ConfigError(f"--hidden {hidden}: a Xylo core feeds its inputs to at most 128 hidden neurons and reads "
+                          "out at most 128; use --hidden 128 or fewer")
+    seed_everything(args.seed)
+    train, val, test, n_out, record = load_splits("fsdd", args.root, getattr(args, "test_speakers", None), args.seed,
+                                                  encoding=XYLO_ENCODING, progress=not args.json)
+    n_in = XYLO_ENCODING["n_channels"] // XYLO_ENCODING["channel_factor"]
+    config = {"n_in": n_in, "hidden": hidden, "n_out": n_out,
+              "input_length": max(train.longest(), val.longest())}
+    model = build_model("xylo_snn", **config)
+
+    def schedulers(opts, cfg):
+        return [torch.optim.lr_scheduler.OneCycleLR(opts[0], max_lr=5e-3, total_steps=cfg.epochs)]
+
+    out = args.out or "runs/fsdd-xylo"
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, out_dir=out, seed=args.seed, lr=1e-3,
+                      weight_decay=1e-5, device=getattr(args, "device", "auto"), progress=not args.json, resume=True)
+    t0 = time.perf_counter()
+    dt = record["encoding"]["bin_us"] / 1e6
+    trainer = Trainer(model, train, val, cfg, model_name="xylo_snn", model_config=config, schedulers=schedulers,
+                      readout=softmax_sum_readout, collate_fn=_collate, metadata={"dt": dt, "data": record})
+    trainer.fit()
+    best = read_checkpoint(Path(out) / "best.ckpt")
+    model.load_state_dict(best["state_dict"])
+    test_metrics = trainer.evaluate(test)
+    files = output_files(out)
+    summary = {"dataset": "fsdd", "model": "xylo_snn", "epochs": args.epochs, "config": config, "dt": dt,
+               "data": _split_summary(record),
+               "samples": {"train": len(train), "validation": len(val), "test": len(test)},
+               "best": trainer.best, "test_accuracy": test_metrics["val_accuracy"],
+               "seconds": time.perf_counter() - t0, "out_dir": str(out), "files": files}
+    plot_history(trainer.history, files["curves"], test_metrics["val_accuracy"], trainer.best["epoch"])
+    Path(files["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
 
 def _split_summary(record: dict[str, Any]) -> dict[str, Any]:
     """The record without its long file and index lists."""
@@ -200,7 +262,7 @@ def _split_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 SPLITS = ("train", "validation", "test")
-_TAKES = {"fsdd": "delay_snn", "shd": "delay_snn", "nmnist": "conv_snn"}
+_TAKES = {"fsdd": ("delay_snn", "xylo_snn"), "shd": ("delay_snn",), "nmnist": ("conv_snn",)}
 
 
 def check_root(root, option: str = "root") -> Path:
@@ -312,13 +374,13 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
     from neuro.neurons import SpikingNeuron
 
     model, ckpt = load_checkpoint(path)
-    loihi = backend == "loihi"
+    loihi, xylo = backend == "loihi", backend == "xylo"
     if backend == "lava":
         raise ConfigError("neuro eval runs the float model or the loihi fixed-point simulator (--backend loihi, "
                           "bit-exact with Lava); run a deployment file in Lava with the lava backend instead")
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if backend is not None and not loihi:
+    if backend is not None and not (loihi or xylo):
         for m in model.modules():
             if isinstance(m, SpikingNeuron):
                 m.backend = backend
@@ -329,9 +391,9 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
         if dataset not in _TAKES:
             raise ConfigError(f"{path} records no dataset that neuro eval scores ({dataset!r}); pass --dataset")
     takes = _TAKES[dataset]
-    if ckpt["model_name"] != takes:
+    if ckpt["model_name"] not in takes:
         raise ConfigError(f"{path} holds a {ckpt['model_name']!r} model, which does not take {dataset} input "
-                          f"(a {takes!r} model does)")
+                          f"(a {' or '.join(map(repr, takes))} model does)")
     if rec is not None and rec.get("dataset") != dataset:
         rec = None  # trained on other data: nothing recorded about this dataset, and nothing overlaps
     if root is not None:
@@ -347,8 +409,8 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
                           "so its score would not be held-out; pass --split train to score training data on purpose")
     readout = softmax_sum_readout if dataset in ("fsdd", "shd") else (lambda v: v.mean(0))
     loader = torch.utils.data.DataLoader(data, batch_size=64, collate_fn=_collate)
-    correct = n = q_correct = agree = 0
-    report = None
+    correct = n = q_correct = agree = clamped = 0
+    report = xylo_net = None
     with torch.no_grad():
         for x, y in loader:
             pred = readout(model(x)).argmax(-1)
@@ -363,12 +425,25 @@ def evaluate_checkpoint(path, dataset: str | None = None, root=None, speakers=No
                 q_correct += int((q_pred == y).sum())
                 agree += int((q_pred == pred).sum())
                 report = r["report"]
+            elif xylo:
+                from neuro.hardware.xylo import evaluate_xylo
+                from neuro.hardware.xylo import quantize as quantize_xylo
+
+                if xylo_net is None:  # quantized once, with what does not fit clipped and reported
+                    xylo_net, report = quantize_xylo(model, clip=True, dt=ckpt.get("dt") or 1e-3)
+                r = evaluate_xylo(model, x, network=xylo_net)
+                q_pred = readout(r["output"]).argmax(-1)
+                q_correct += int((q_pred == y).sum())
+                agree += int((q_pred == pred).sum())
+                clamped += r["clamped_inputs"]
     out = {"accuracy": correct / n if n else 0.0, "samples": n, "dataset": dataset,
            "root": str(Path(used_root).resolve()), "split": "speakers" if speakers is not None else split,
            "speakers": desc.get("speakers"), "source": desc.get("source"), "overlaps_training": overlap,
            "checkpoint": str(path), "model": ckpt["model_name"], "backend": backend or "auto"}
-    if loihi:
+    if loihi or xylo:
         out.update({"accuracy": q_correct / n, "float_accuracy": correct / n, "agreement_with_float": agree / n,
-                    "quantization_scheme": quantization,
-                    "quantization": report.to_dict()["layers"] if report is not None else []})
+                    "quantization_scheme": quantization if loihi else "xylo",
+                    "quantization": report.to_dict() if report is not None else None})
+    if xylo:
+        out["inputs_capped_at_15"] = clamped
     return out

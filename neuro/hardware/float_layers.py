@@ -44,6 +44,9 @@ class FloatLayer:
     decay (``None``: no synaptic current); ``v_threshold`` (``None``: non-spiking readout).
     ``rec_weight [out, out]`` (post, pre): the population's own spikes of the previous step, added to
     its input (``h[t] = ... + W x[t] + R s[t-1]``), with optional integer ``rec_delay`` (extra steps).
+    ``soft_reset``: a spike subtracts the threshold (``v_reset=None``) instead of resetting to 0;
+    each target says which it has (Loihi resets to 0, Xylo subtracts).  ``max_spikes``: spikes a
+    neuron may emit per step (1, or more for :class:`~neuro.neurons.MultiSpikeCubaLIF`).
     """
 
     weight: np.ndarray
@@ -55,6 +58,8 @@ class FloatLayer:
     name: str = ""
     rec_weight: np.ndarray | None = None
     rec_delay: np.ndarray | None = None
+    soft_reset: bool = False
+    max_spikes: int = 1
 
 
 def _np(t: Any) -> np.ndarray:
@@ -141,10 +146,9 @@ def _neuron_layer(m: nn.Module, syn: dict[str, Any], name: str) -> FloatLayer:
     """A :class:`FloatLayer` from synapses ``syn`` and the neuron population ``m`` after them."""
     if not isinstance(m, LIF | CubaLIF) or getattr(m, "adaptive", False):
         raise ConfigError(f"{name}: {type(m).__name__} has no Loihi CUBA equivalent (LIF, IF, CubaLIF, LI)")
-    if m.spiking and m.v_reset is None:
-        raise ConfigError(f"{name}: soft (subtractive) reset does not exist on Loihi; use v_reset=0.0")
-    if m.spiking and float(m.v_reset) != 0.0:
-        raise ConfigError(f"{name}: Loihi resets the voltage to 0, got v_reset={m.v_reset}")
+    if m.spiking and m.v_reset is not None and float(m.v_reset) != 0.0:
+        raise ConfigError(f"{name}: hardware targets reset the voltage to 0 or subtract the threshold "
+                          f"(v_reset=None), got v_reset={m.v_reset}")
     a_v, a_i = m.decays()
     beta_mem = _scalar_decay(a_v, name)
     beta_syn = None if a_i is None else _scalar_decay(a_i, name)
@@ -153,4 +157,5 @@ def _neuron_layer(m: nn.Module, syn: dict[str, Any], name: str) -> FloatLayer:
         g = 1 - beta_mem
         w, b, r = w * g, (None if b is None else b * g), (None if r is None else r * g)
     return FloatLayer(weight=w, beta_mem=beta_mem, beta_syn=beta_syn, delay=syn["delay"], bias=b, rec_weight=r,
-                      v_threshold=m.v_threshold if m.spiking and not isinstance(m, LI) else None, name=syn["name"])
+                      v_threshold=m.v_threshold if m.spiking and not isinstance(m, LI) else None, name=syn["name"],
+                      soft_reset=bool(m.spiking and m.v_reset is None), max_spikes=int(getattr(m, "max_spikes", 1)))

@@ -197,6 +197,11 @@ def quantize_layer(
     n_out, n_in = w.shape
     mode, *_, s_w = _grid(w)
     thr = fl.v_threshold
+    if thr is not None and fl.max_spikes > 1:
+        raise ConfigError(f"{name}: Loihi's neurons fire at most one spike per step; this one fires up to "
+                          f"{fl.max_spikes}")
+    if thr is not None and fl.soft_reset:
+        raise ConfigError(f"{name}: soft (subtractive) reset does not exist on Loihi; use v_reset=0.0")
     if thr is not None and not (math.isfinite(thr) and thr > 0):
         raise ConfigError(f"{name}: Loihi thresholds are positive, got v_threshold={thr}")
     rec = None
