@@ -232,7 +232,7 @@ def test_cli_export_and_bench(tmp_path):
     assert b["runs"][2]["max_spikes_per_step"] == 31
 
 
-def test_eval_checkpoint_on_the_xylo_backend(shared_data, tmp_path):
+def test_eval_checkpoint_on_the_xylo_backend(shared_data, tmp_path, capsys):
     from neuro.experiments.delays import XYLO_ENCODING, evaluate_checkpoint, load_splits
     from neuro.models import build_model, save_checkpoint
 
@@ -248,3 +248,8 @@ def test_eval_checkpoint_on_the_xylo_backend(shared_data, tmp_path):
     assert q["samples"] == 6 and q["float_accuracy"] == pytest.approx(f["accuracy"])
     assert 0 <= q["accuracy"] <= 1 and 0 <= q["agreement_with_float"] <= 1 and q["inputs_capped_at_15"] == 0
     assert [p["name"] for p in q["quantization"]["populations"]] == ["Recurrent#0", "SeqLinear#2"]
+    from neuro.cli import main
+
+    assert main(["eval", str(ck), "--backend", "xylo"]) == 0  # the text report: accuracies and a table
+    text = capsys.readouterr().out
+    assert "agreement with float" in text and "Xylo quantization per population" in text and "Recurrent#0" in text

@@ -117,9 +117,18 @@ def evaluate(args) -> int:
         print(f"note: {r['overlaps_training']} of these recordings were used in training")
     if "float_accuracy" in r:
         print(f"float accuracy {r['float_accuracy']:.4f}, agreement with float {r['agreement_with_float']:.4f}")
-        print_table("Loihi quantization per layer", ["layer", "size", "sign", "weight exp", "weight rel. error",
-                                                     "vth", "max delay", "clipped"],
-                    [[q["name"], f"{q['n_in']}->{q['n_out']}", q["sign_mode"], q["weight_exp"], q["weight_rel_error"],
-                      q["vth"], q["max_delay"], q["clipped_thresholds"] + q["clipped_delays"] + q["clipped_biases"]]
-                     for q in r["quantization"]])
+        quant = r["quantization"] or {}
+        if "layers" in quant:
+            print_table("Loihi quantization per layer", ["layer", "size", "sign", "weight exp", "weight rel. error",
+                                                         "vth", "max delay", "clipped"],
+                        [[q["name"], f"{q['n_in']}->{q['n_out']}", q["sign_mode"], q["weight_exp"],
+                          q["weight_rel_error"], q["vth"], q["max_delay"],
+                          q["clipped_thresholds"] + q["clipped_delays"] + q["clipped_biases"]]
+                         for q in quant["layers"]])
+        if "populations" in quant:
+            print_table("Xylo quantization per population", ["population", "size", "weight shift", "weight rel. error",
+                                                             "threshold", "dash_mem", "dash_syn", "clipped"],
+                        [[q["name"], f"{q['n_in']}->{q['n_out']}", q["weight_shift"], q["weight_rel_error"],
+                          q["threshold"], q["dash_mem"], q["dash_syn"], q["clipped_thresholds"] + q["dropped_delays"]]
+                         for q in quant["populations"]])
     return 0
