@@ -99,3 +99,43 @@ class CochleaEncoder:
         t = ((frames + frac) * self.hop_us).astype(np.int64)
         order = np.lexsort((chans, t))
         return make_events(t[order], chans[order])
+
+
+def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
+    """Triangular filters ``[n_mels, n_fft // 2 + 1]`` equally spaced on the mel scale (HTK formula)."""
+    f_max = f_max or sample_rate / 2
+    mel = 2595.0 * np.log10(1 + np.array([f_min, f_max]) / 700.0)
+    edges = 700.0 * (10 ** (np.linspace(mel[0], mel[1], n_mels + 2) / 2595.0) - 1)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0, None).astype(np.float32)
+
+
+def log_mel(wave: np.ndarray, rate: int, n_mels: int = 40, n_bins: int = 10, window_ms: float = 32.0,
+            hop_ms: float = 10.0) -> np.ndarray:
+    """Log-mel energies averaged over ``n_bins`` equal parts of the recording: ``[n_mels, n_bins]``.
+
+    The non-spiking reference features: the time axis is stretched to the recording's length,
+    so a digit spoken slowly or quickly gives the same layout.
+    """
+    x = np.asarray(wave, np.float32)
+    n_fft, hop = int(round(rate * window_ms / 1000)), int(round(rate * hop_ms / 1000))
+    x = np.pad(x, (n_fft // 2, n_fft // 2))
+    n_frames = max(1 + (len(x) - n_fft) // hop, n_bins)
+    x = np.pad(x, (0, max(0, (n_frames - 1) * hop + n_fft - len(x))))
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    m = np.log(spec @ mel_filterbank(n_mels, n_fft, rate).T + 1e-6)
+    return np.stack([part.mean(0) for part in np.array_split(m, n_bins)], axis=1).astype(np.float32)
+
+
+def binned_counts(events: np.ndarray, duration_us: float, n_channels: int = 700, n_bands: int = 140,
+                  n_bins: int = 10) -> np.ndarray:
+    """Spike counts ``[n_bands, n_bins]`` of audio events: channels summed into ``n_bands`` bands and
+    time split into ``n_bins`` equal parts of ``duration_us`` (the same layout as :func:`log_mel`)."""
+    out = np.zeros((n_bands, n_bins), np.float32)
+    if len(events) and duration_us > 0:
+        tb = np.clip((events["t"] / duration_us * n_bins).astype(np.int64), 0, n_bins - 1)
+        np.add.at(out, (events["x"].astype(np.int64) * n_bands // n_channels, tb), 1)
+    return out
