@@ -41,6 +41,8 @@ _TRAIN_ARGS = [
     arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
     arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
     arg("--json", action="store_true", help="print the summary as JSON"),
+    arg("--val-speakers", nargs="+", default=None,
+        help="training speakers held out for validation and model selection (default: one drawn by --seed)"),
 ]
 
 
@@ -52,7 +54,8 @@ def train_fsdd(args) -> int:
 
     s = train_delay_model("fsdd", args)
     print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f} (best validation "
-                                          f"{s['best']['val_accuracy']:.4f} at epoch {s['best']['epoch']})")
+                                          f"{s['best']['val_accuracy']:.4f} at epoch {s['best']['epoch']}; last "
+                                          f"epoch {s['last_epoch_test_accuracy']:.4f})")
     return 0
 
 
@@ -63,7 +66,9 @@ def train_shd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 
     s = train_delay_model("shd", args)
-    print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f}")
+    print_json(s) if args.json else print(f"test accuracy {s['test_accuracy']:.4f} (best validation "
+                                          f"{s['best']['val_accuracy']:.4f} at epoch {s['best']['epoch']}; last "
+                                          f"epoch {s['last_epoch_test_accuracy']:.4f})")
     return 0
 
 
