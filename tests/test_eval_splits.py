@@ -232,3 +232,26 @@ def test_fsdd_validation_speaker_is_neither_test_nor_training(fsdd_run):
     assert (s["test"]["speakers"], s["validation"]["speakers"], s["train"]["speakers"]) == (["carol"], ["bob"],
                                                                                           ["alice"])
     assert summary["last_epoch_test_accuracy"] >= 0 and summary["params"] > 0
+
+
+def test_eval_reads_an_older_checkpoint_with_the_encoder_it_was_trained_with(fsdd_run, tmp_path, monkeypatch):
+    """Checkpoints written before ``channel_norm`` existed record no such setting: they were trained on the
+    plain filterbank, and eval must encode with it (channel_norm=0), not with today's default."""
+    from neuro.datasets.audio import CochleaEncoder
+
+    _, _, best, _ = fsdd_run
+    ckpt = read_checkpoint(best)
+    assert ckpt["data"]["encoding"]["encoder"]["channel_norm"] == 1.0  # recorded by new runs
+    del ckpt["data"]["encoding"]["encoder"]["channel_norm"]
+    save_checkpoint(ckpt, tmp_path / "old.ckpt")
+    seen = []
+    init = CochleaEncoder.__init__
+
+    def spy(self, *a, **kw):
+        init(self, *a, **kw)
+        seen.append(self.channel_norm)
+
+    monkeypatch.setattr(CochleaEncoder, "__init__", spy)
+    rc, _, err = _run(["eval", str(tmp_path / "old.ckpt"), "--json"])
+    assert rc == 0, err
+    assert seen == [0.0]

@@ -9,7 +9,7 @@ from neuro.commands.registry import arg, command, print_json, print_table
 @command("experiment fsdd-baselines",
          help="log-mel and spike-count logistic regression on FSDD, rotating the held-out test speaker",
          args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
-               arg("--features", nargs="+", choices=["logmel", "spike-counts"], default=None,
+               arg("--features", nargs="+", choices=["logmel", "spike-counts", "spike-counts-plain"], default=None,
                    help="feature sets to score (default: all)"),
                arg("--test-speakers", nargs="+", default=None,
                    help="test speakers to rotate through (default: every speaker)"),

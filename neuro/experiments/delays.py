@@ -16,6 +16,10 @@ from neuro.errors import ConfigError, DataError
 ENCODING = {"n_channels": 700, "channel_factor": 5, "bin_us": 10_000, "t0": "zero"}
 
 
+#: encoder settings that checkpoints written before they existed did not record, with the value those used
+RECORDED_BEFORE = {"channel_norm": 0.0}
+
+
 def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000):
     """SHD preprocessing: 700 channels summed by 5 into 140, 10 ms bins from t = 0."""
     from neuro.datasets import Compose, Downsample, ToFrame
@@ -278,7 +282,7 @@ def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str)
         from neuro.datasets.audio import CochleaEncoder
 
         enc = rec["encoding"] if rec else {**ENCODING, "encoder": encoder_settings()}
-        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**enc["encoder"]))
+        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**{**RECORDED_BEFORE, **enc["encoder"]}))
         if speakers is not None:
             idx = list(range(len(full)))
         elif rec is not None:

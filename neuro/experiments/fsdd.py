@@ -25,7 +25,10 @@ from neuro.errors import ConfigError
 FEATURES = {
     "logmel": "log-mel energies, 40 bands x 10 equal parts of the recording",
     "spike-counts": "log(1 + spike counts) of the cochlea encoder, 140 bands x 10 equal parts of the recording",
+    "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3)",
 }
+#: the encoder settings of each spike-count feature set (the rest are CochleaEncoder's defaults)
+ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3}}
 C_GRID = (0.01, 0.1, 1.0)
 
 
@@ -59,7 +62,10 @@ def _cache_file(kind: str, root: Path, settings: dict[str, Any]) -> Path:
 
 
 def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | None = None):
-    """``(X [recordings, features], digits, speakers)`` for one feature set, cached under the cache root."""
+    """``(X [recordings, features], digits, speakers)`` for one feature set, cached under the cache root.
+
+    ``encoder`` overrides the :class:`CochleaEncoder` settings of a spike-count feature set.
+    """
     from neuro.datasets import FSDD, SpikingFSDD
     from neuro.datasets.audio import CochleaEncoder, binned_counts, log_mel
     from neuro.datasets.public import read_wav
@@ -67,7 +73,9 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
     if kind not in FEATURES:
         raise ConfigError(f"unknown feature set {kind!r}; expected one of {', '.join(FEATURES)}")
     audio = FSDD(root)
-    settings = {"encoder": encoder or {}} if kind == "spike-counts" else {}
+    enc = CochleaEncoder(**(ENCODERS.get(kind, {}) if encoder is None else encoder)) if kind in ENCODERS else None
+    # keyed on every setting the encoder ended up with, so a changed default never reads stale features
+    settings = {"encoder": {k: v for k, v in vars(enc).items() if isinstance(v, int | float | str)}} if enc else {}
     cache = _cache_file(kind, audio.root.resolve(), settings)
     names = [f.name for f, _, _ in audio.items]
     if cache.exists():
@@ -77,7 +85,6 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
     if kind == "logmel":
         X = np.stack([log_mel(*read_wav(f)) for f, _, _ in audio.items])
     else:
-        enc = CochleaEncoder(**(encoder or {}))
         spiking = SpikingFSDD(root, encoder=enc)
         feats = []
         for i, (f, _, _) in enumerate(audio.items):
