@@ -48,7 +48,10 @@ _TRAIN_ARGS = [
 
 @command("train fsdd", help="train the delay model on spiking Free Spoken Digits, held-out speakers for test",
          args=[*_TRAIN_ARGS, arg("--test-speakers", nargs="+", default=["yweweler"],
-                                     help="speakers held out for the test split")])
+                                     help="speakers held out for the test split"),
+               arg("--encoder", choices=["cochlea", "plain"], default="cochlea",
+                   help="audio to spikes: cochlea (channel-normalized filterbank) or plain (no channel normalization, "
+                        "floor 0.3)")])
 def train_fsdd(args) -> int:
     from neuro.experiments.delays import train_delay_model
 

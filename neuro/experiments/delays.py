@@ -18,6 +18,9 @@ ENCODING = {"n_channels": 700, "channel_factor": 5, "bin_us": 10_000, "t0": "zer
 
 #: encoder settings that checkpoints written before they existed did not record, with the value those used
 RECORDED_BEFORE = {"channel_norm": 0.0}
+#: ``neuro train fsdd --encoder``: named CochleaEncoder settings (``cochlea`` is the default encoder;
+#: ``plain`` is the filterbank without channel normalization and with the higher floor it used to have)
+ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}}
 
 
 def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000):
@@ -117,7 +120,7 @@ def speaker_split(speakers, seed: int = 0, val_speakers: list | None = None,
 
 
 def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0,
-                download: bool = False, val_speakers: list | None = None) -> Splits:
+                download: bool = False, val_speakers: list | None = None, encoder: str = "cochlea") -> Splits:
     """Training, validation and test data, and their record: validation is the recordings of held-out
     training speakers (``val_speakers``, default one drawn by ``seed``), test is held-out speakers (FSDD)
     or the official test file (SHD)."""
@@ -129,7 +132,9 @@ def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed
         from neuro.datasets import SpikingFSDD
         from neuro.datasets.audio import CochleaEncoder
 
-        encoding["encoder"] = encoder_settings()
+        if encoder not in ENCODERS:
+            raise ConfigError(f"unknown --encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
+        encoding["encoder"] = encoder_settings(**ENCODERS[encoder])
         full = SpikingFSDD(root, encoder=CochleaEncoder(**encoding["encoder"]))
         test_speakers = test_speakers or ["yweweler"]
         unknown = set(test_speakers) - set(full.speakers)
@@ -169,7 +174,8 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     seed_everything(args.seed)
     train, val, test, n_out, record = load_splits(dataset, args.root, getattr(args, "test_speakers", None),
                                                   args.seed, getattr(args, "download", False),
-                                                  getattr(args, "val_speakers", None))
+                                                  getattr(args, "val_speakers", None),
+                                                  getattr(args, "encoder", None) or "cochlea")
     # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
     config = {"n_in": 140, "hidden": args.hidden, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": max(train.longest(), val.longest())}
