@@ -255,3 +255,15 @@ def test_eval_reads_an_older_checkpoint_with_the_encoder_it_was_trained_with(fsd
     rc, _, err = _run(["eval", str(tmp_path / "old.ckpt"), "--json"])
     assert rc == 0, err
     assert seen == [0.0]
+
+
+def test_fsdd_encoder_choice_is_recorded(fsdd_run):
+    from neuro.experiments.delays import load_splits
+
+    root = fsdd_run[0]
+    plain = load_splits("fsdd", root, ["carol"], encoder="plain").record["encoding"]["encoder"]
+    default = load_splits("fsdd", root, ["carol"]).record["encoding"]["encoder"]
+    assert (plain["channel_norm"], plain["floor"]) == (0.0, 0.3)
+    assert (default["channel_norm"], default["floor"]) == (1.0, 0.1)
+    with pytest.raises(ConfigError, match="unknown --encoder 'lauscher'"):
+        load_splits("fsdd", root, ["carol"], encoder="lauscher")
