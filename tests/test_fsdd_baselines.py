@@ -85,11 +85,15 @@ def test_fsdd_baselines_command_on_a_small_folder(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(out):
         assert main(argv) == 0
     r = json.loads(out.getvalue())
-    assert set(r["results"]) == {"logmel", "spike-counts", "spike-counts-plain"} and r["seeds"] == [0, 1]
+    assert set(r["results"]) == {"logmel", "logmel-cmn", "spike-counts", "spike-counts-plain"} and r["seeds"] == [0, 1]
     lm = r["results"]["logmel"]
     assert lm["dim"] == 400 and r["results"]["spike-counts"]["dim"] == 1400
     assert set(lm["per_speaker"]) == set(SPEAKERS[:3]) and lm["mean"] == 1.0  # pure tones, one per digit
-    assert len(list((tmp_path / "cache" / "fsdd_features").glob("*.npz"))) == 3
+    assert len(list((tmp_path / "cache" / "fsdd_features").glob("*.npz"))) == 3  # logmel-cmn derives from logmel
+    from neuro.experiments.fsdd import fsdd_features
+
+    X, _, _ = fsdd_features(tmp_path / "data", "logmel-cmn")
+    assert X.shape[1] == 400 and np.abs(X.reshape(len(X), 40, 10).mean(2)).max() < 1e-4  # every band's mean removed
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(argv[:-1] + ["--features", "logmel"]) == 0  # from the cache, as a table

@@ -24,6 +24,7 @@ from neuro.errors import ConfigError
 #: the feature sets ``fsdd_baselines`` knows: name -> what it is
 FEATURES = {
     "logmel": "log-mel energies, 40 bands x 10 equal parts of the recording",
+    "logmel-cmn": "the same with each band's mean over the recording removed (cepstral mean normalization)",
     "spike-counts": "log(1 + spike counts) of the cochlea encoder, 140 bands x 10 equal parts of the recording",
     "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3)",
 }
@@ -82,6 +83,10 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
         with np.load(cache) as z:
             if list(z["names"]) == names:
                 return z["X"], z["y"], z["speakers"]
+    if kind == "logmel-cmn":
+        X, y, spk = fsdd_features(root, "logmel")
+        X3 = X.reshape(len(X), 40, -1)
+        return (X3 - X3.mean(2, keepdims=True)).reshape(len(X), -1), y, spk
     if kind == "logmel":
         X = np.stack([log_mel(*read_wav(f)) for f, _, _ in audio.items])
     else:
