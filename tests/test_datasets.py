@@ -533,13 +533,29 @@ def test_detect_format_reads_only_the_head(tmp_path):
 def test_cochlea_encoder_on_a_tone():
     rate = 8000
     tone = np.sin(2 * np.pi * 1000 * np.arange(rate // 2) / rate).astype(np.float32)
-    enc = D.CochleaEncoder()
+    enc = D.CochleaEncoder(channel_norm=0.0)  # the plain filterbank: a steady tone stays in its channel
     ev = enc.encode(tone, rate)
     assert len(ev) > 50
     centres = np.geomspace(80, 0.95 * 8000, 700)
     peak = np.bincount(ev["x"], minlength=700).argmax()
     assert 800 < centres[peak] < 1250  # the most active channel is tuned near 1 kHz
     assert ev["t"].max() <= 510_000
+
+
+def test_channel_norm_levels_the_channels():
+    """Channel normalization moves every channel's mean level over the recording to the common mean,
+    removing a speaker's or microphone's fixed spectral tilt; the plain filterbank keeps the tilt."""
+    from scipy.signal import lfilter
+
+    rate = 8000
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=rate // 2) * (1 + np.sin(2 * np.pi * 4 * np.arange(rate // 2) / rate))
+    tilted = lfilter([1.0, -0.95], [1.0], noise).astype(np.float32)  # highs much louder than lows
+    spread = {}
+    for norm in (0.0, 1.0):
+        level = D.CochleaEncoder(channel_norm=norm).envelope(tilted, rate).mean(0)
+        spread[norm] = level[50:650].std()  # away from the edges of the 4 kHz band
+    assert spread[1.0] < 0.25 * spread[0.0], spread  # clipping at 0 and 1 keeps a little
 
 
 def test_spiking_fsdd_cache_and_hdf5(shared_data, tmp_path):

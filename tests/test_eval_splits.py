@@ -46,14 +46,15 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def fsdd_run(tmp_path_factory):
-    """(data root, all file names, checkpoint, training summary) of a one-epoch run, test speaker carol."""
+    """(data root, all file names, checkpoint, training summary) of a one-epoch run: test speaker carol,
+    validation bob, training alice."""
     tmp = tmp_path_factory.mktemp("fsdd")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NEURO_CACHE_DIR", str(tmp / "cache"))
         names = _write_fsdd(tmp / "data")
         rc, out, err = _run(["train", "fsdd", "--root", str(tmp / "data"), "--epochs", "1", "--hidden", "4",
                              "--max-delay", "2", "--batch-size", "8", "--test-speakers", "carol",
-                             "--out", str(tmp / "run"), "--json"])
+                             "--val-speakers", "bob", "--out", str(tmp / "run"), "--json"])
         assert rc == 0, err
         yield tmp / "data", names, tmp / "run" / "best.ckpt", json.loads(out)
 
@@ -75,7 +76,7 @@ def test_training_records_the_split_binning_and_dt(fsdd_run):
     assert s["test"]["speakers"] == ["carol"] and sorted(s["test"]["files"]) == sorted(n for n in names if "carol" in n)
     train, val, test = (set(s[k]["files"]) for k in ("train", "validation", "test"))
     assert not (train & test) and not (train & val) and not (val & test)
-    assert train | val | test == set(names) and s["train"]["count"] == len(train) == 15
+    assert train | val | test == set(names) and s["train"]["count"] == len(train) == 8  # one speaker validates
     assert summary["data"]["splits"]["test"] == {"count": 8, "speakers": ["carol"]}
 
 
@@ -108,11 +109,11 @@ def test_eval_refuses_training_data_unless_asked(fsdd_run, tmp_path):
     ckpt["data"]["splits"]["test"] = ckpt["data"]["splits"]["train"]  # a record whose test split is not held out
     save_checkpoint(ckpt, tmp_path / "leaky.ckpt")
     rc, _, err = _run(["eval", str(tmp_path / "leaky.ckpt")])
-    assert rc == 2 and "shares 15 recordings with the training data" in err and "--split train" in err
+    assert rc == 2 and "shares 8 recordings with the training data" in err and "--split train" in err
     rc, out, err = _run(["eval", str(best), "--split", "train", "--json"])
     assert rc == 0, err
     r = json.loads(out)
-    assert r["split"] == "train" and r["samples"] == 15 and r["overlaps_training"] == 15
+    assert r["split"] == "train" and r["samples"] == 8 and r["overlaps_training"] == 8
     rc, out, err = _run(["eval", str(best), "--speakers", "alice"])
     assert rc == 0, err
     assert "fsdd speakers alice (8 recordings; speakers alice)" in out and "were used in training" in out
@@ -176,7 +177,9 @@ def test_shd_checkpoint_records_file_indices_and_eval_scores_the_test_file(tmp_p
     assert ckpt["dt"] == 0.01 and s["test"]["source"] == "shd_test.h5" and s["test"]["indices"] == list(range(6))
     assert s["train"]["source"] == s["validation"]["source"] == "shd_train.h5"
     assert sorted(s["train"]["indices"] + s["validation"]["indices"]) == list(range(20))
-    assert s["validation"]["count"] == 2
+    assert len(s["validation"]["speakers"]) == 1 and not set(s["validation"]["speakers"]) & set(s["train"]["speakers"])
+    summary = json.loads(out)
+    assert {"test_accuracy", "last_epoch_test_accuracy", "params"} <= set(summary) and summary["params"] > 0
     rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--json"])
     assert rc == 0, err
     r = json.loads(out)
@@ -184,4 +187,83 @@ def test_shd_checkpoint_records_file_indices_and_eval_scores_the_test_file(tmp_p
                                                                                           "shd_test.h5", 6, 0)
     assert r["accuracy"] == pytest.approx(json.loads((tmp_path / "run" / "summary.json").read_text())["test_accuracy"])
     rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--split", "validation", "--json"])
-    assert rc == 0 and json.loads(out)["samples"] == 2
+    assert rc == 0 and json.loads(out)["samples"] == s["validation"]["count"]
+
+
+def _fsdd_as_shd(tmp_path) -> tuple[Path, list[str]]:
+    """An SHD data folder whose train and test files are tiny FSDD recordings written by SpikingFSDD.to_hdf5."""
+    from neuro.datasets import SpikingFSDD
+
+    _write_fsdd(tmp_path / "fsdd")
+    root = tmp_path / "shd"
+    root.mkdir()
+    full = SpikingFSDD(tmp_path / "fsdd")
+    full.to_hdf5(root / "shd_train.h5")
+    full.to_hdf5(root / "shd_test.h5")
+    return root, full.speakers
+
+
+def test_shd_validation_is_whole_held_out_speakers(tmp_path):
+    from neuro.experiments.delays import load_splits
+
+    root, speakers = _fsdd_as_shd(tmp_path)
+    ids = {str(k) for k in range(len(SPEAKERS))}  # to_hdf5 numbers the speakers 0, 1, 2
+    chosen = set()
+    for seed in range(6):
+        sp = load_splits("shd", root, seed=seed)
+        tr, va = sp.record["splits"]["train"], sp.record["splits"]["validation"]
+        assert len(va["speakers"]) == 1 and set(tr["speakers"]) == set(range(3)) - set(va["speakers"])
+        assert va["count"] == speakers.count(SPEAKERS[va["speakers"][0]]) == 8
+        assert sorted(tr["indices"] + va["indices"]) == list(range(len(speakers)))
+        assert sp.record["validation"] == "held-out training speakers"
+        chosen |= {str(v) for v in va["speakers"]}
+    assert len(chosen) > 1 and chosen <= ids  # the seed picks the speaker
+    sp = load_splits("shd", root, seed=0, val_speakers=["0", "2"])
+    assert sp.record["splits"]["validation"]["speakers"] == [0, 2] and sp.record["splits"]["train"]["speakers"] == [1]
+    with pytest.raises(ConfigError, match="--val-speakers 7: not among the speakers"):
+        load_splits("shd", root, val_speakers=["7"])
+    with pytest.raises(ConfigError, match="leave at least one for training"):
+        load_splits("shd", root, val_speakers=["0", "1", "2"])
+
+
+def test_fsdd_validation_speaker_is_neither_test_nor_training(fsdd_run):
+    _, _, best, summary = fsdd_run
+    s = read_checkpoint(best)["data"]["splits"]
+    assert (s["test"]["speakers"], s["validation"]["speakers"], s["train"]["speakers"]) == (["carol"], ["bob"],
+                                                                                          ["alice"])
+    assert summary["last_epoch_test_accuracy"] >= 0 and summary["params"] > 0
+
+
+def test_eval_reads_an_older_checkpoint_with_the_encoder_it_was_trained_with(fsdd_run, tmp_path, monkeypatch):
+    """Checkpoints written before ``channel_norm`` existed record no such setting: they were trained on the
+    plain filterbank, and eval must encode with it (channel_norm=0), not with today's default."""
+    from neuro.datasets.audio import CochleaEncoder
+
+    _, _, best, _ = fsdd_run
+    ckpt = read_checkpoint(best)
+    assert ckpt["data"]["encoding"]["encoder"]["channel_norm"] == 1.0  # recorded by new runs
+    del ckpt["data"]["encoding"]["encoder"]["channel_norm"]
+    save_checkpoint(ckpt, tmp_path / "old.ckpt")
+    seen = []
+    init = CochleaEncoder.__init__
+
+    def spy(self, *a, **kw):
+        init(self, *a, **kw)
+        seen.append(self.channel_norm)
+
+    monkeypatch.setattr(CochleaEncoder, "__init__", spy)
+    rc, _, err = _run(["eval", str(tmp_path / "old.ckpt"), "--json"])
+    assert rc == 0, err
+    assert seen == [0.0]
+
+
+def test_fsdd_encoder_choice_is_recorded(fsdd_run):
+    from neuro.experiments.delays import load_splits
+
+    root = fsdd_run[0]
+    plain = load_splits("fsdd", root, ["carol"], encoder="plain").record["encoding"]["encoder"]
+    default = load_splits("fsdd", root, ["carol"]).record["encoding"]["encoder"]
+    assert (plain["channel_norm"], plain["floor"]) == (0.0, 0.3)
+    assert (default["channel_norm"], default["floor"]) == (1.0, 0.1)
+    with pytest.raises(ConfigError, match="unknown --encoder 'lauscher'"):
+        load_splits("fsdd", root, ["carol"], encoder="lauscher")

@@ -46,12 +46,15 @@ def _train_args(hidden: int) -> list:
         arg("--device", choices=["auto", "cpu", "cuda"], default="auto",
             help="where to train: auto = the GPU when there is one, else the CPU"),
         arg("--json", action="store_true", help="print the summary as JSON"),
+        arg("--val-speakers", nargs="+", default=None,
+            help="training speakers held out for validation and model selection (default: one drawn by --seed)"),
     ]
 
 
 def _report(s: dict) -> None:
+    last = s.get("last_epoch_test_accuracy")
     print(f"test accuracy {s['test_accuracy']:.4f} (best validation {s['best']['val_accuracy']:.4f} at epoch "
-          f"{s['best']['epoch']}), {s['seconds']:.0f} s")
+          f"{s['best']['epoch']}{'' if last is None else f'; last epoch {last:.4f}'}), {s['seconds']:.0f} s")
     print_outputs(s["files"])
 
 
@@ -61,7 +64,10 @@ def _report(s: dict) -> None:
                                               help="speakers held out for the test split"),
                arg("--model", choices=["delay_snn", "xylo_snn"], default="delay_snn",
                    help="delay_snn (140 channels, delays) or xylo_snn (14 channels, one recurrent population "
-                        "that fits a Xylo core; --mode and --max-delay do not apply)")])
+                        "that fits a Xylo core; --mode and --max-delay do not apply)"),
+               arg("--encoder", choices=["cochlea", "plain"], default="cochlea",
+                   help="audio to spikes: cochlea (channel-normalized filterbank) or plain (no channel normalization, "
+                        "floor 0.3)")])
 def train_fsdd(args) -> int:
     from neuro.experiments.delays import train_delay_model, train_xylo_model
 

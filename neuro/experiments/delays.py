@@ -18,6 +18,13 @@ ENCODING = {"n_channels": 700, "channel_factor": 5, "bin_us": 10_000, "t0": "zer
 XYLO_ENCODING = {"n_channels": 700, "channel_factor": 50, "bin_us": 20_000, "t0": "zero", "max_count": 15}
 
 
+#: encoder settings that checkpoints written before they existed did not record, with the value those used
+RECORDED_BEFORE = {"channel_norm": 0.0}
+#: ``neuro train fsdd --encoder``: named CochleaEncoder settings (``cochlea`` is the default encoder;
+#: ``plain`` is the filterbank without channel normalization and with the higher floor it used to have)
+ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}}
+
+
 def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000):
     """SHD preprocessing: 700 channels summed by 5 into 140, 10 ms bins from t = 0."""
     from neuro.datasets import Compose, Downsample, ToFrame
@@ -101,22 +108,53 @@ class Splits(NamedTuple):
     record: dict[str, Any]  # the checkpoint's "data" entry: what each split holds and how it was binned
 
 
+def speaker_split(speakers, seed: int = 0, val_speakers: list | None = None,
+                  source: str = "the training data") -> tuple[np.ndarray, np.ndarray, list]:
+    """``(train indices, validation indices, validation speakers)``: a training set split by speaker.
+
+    Validation holds every recording of ``val_speakers`` (default: one speaker drawn by ``seed``),
+    so model selection scores voices the model never trained on, as the test set does.
+    """
+    if speakers is None:
+        raise DataError(f"{source} records no speakers, so validation cannot be split by speaker; use a file "
+                        "with the speaker of every sample (SHD's extra/speaker)")
+    spk = np.asarray([str(s) for s in speakers])
+    every = sorted(set(spk.tolist()), key=lambda v: (len(v), v))
+    if val_speakers is None:
+        if len(every) < 2:
+            raise DataError(f"{source} holds one speaker ({every[0] if every else 'none'}); validation by speaker "
+                            "needs at least two")
+        val = [every[int(np.random.default_rng(seed).integers(len(every)))]]
+    else:
+        val = [str(v) for v in val_speakers]
+        unknown = sorted(set(val) - set(every))
+        if unknown:
+            raise ConfigError(f"--val-speakers {' '.join(unknown)}: not among the speakers of {source} "
+                              f"({', '.join(every)})")
+        if set(val) == set(every):
+            raise ConfigError(f"--val-speakers names every speaker of {source}; leave at least one for training")
+    is_val = np.isin(spk, val)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val), val
+
+
 def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed: int = 0,
-                download: bool = False, progress: bool = False, encoding: dict[str, Any] | None = None) -> Splits:
-    """Training, validation and test data, and their record: validation is carved out of the training data
-    (seeded), test is held-out speakers (FSDD) or the official test file (SHD).  ``progress``: a progress
-    bar while FSDD recordings are encoded to spikes the first time; ``encoding``: the binning (default
-    :data:`ENCODING`)."""
+                download: bool = False, val_speakers: list | None = None, encoder: str = "cochlea",
+                progress: bool = False, encoding: dict[str, Any] | None = None) -> Splits:
+    """Training, validation and test data, and their record: validation is the recordings of held-out
+    training speakers (``val_speakers``, default one drawn by ``seed``), test is held-out speakers (FSDD)
+    or the official test file (SHD).  ``progress``: a progress bar while FSDD recordings are encoded to
+    spikes the first time; ``encoding``: the binning (default :data:`ENCODING`)."""
     from neuro.config import data_root
 
     encoding = dict(ENCODING if encoding is None else encoding)
     tf = _transform(encoding)
-    g = np.random.default_rng(seed)
     if dataset == "fsdd":
         from neuro.datasets import SpikingFSDD
         from neuro.datasets.audio import CochleaEncoder
 
-        encoding["encoder"] = encoder_settings()
+        if encoder not in ENCODERS:
+            raise ConfigError(f"unknown --encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
+        encoding["encoder"] = encoder_settings(**ENCODERS[encoder])
         full = SpikingFSDD(root, encoder=CochleaEncoder(**encoding["encoder"]))
         full.encode_all(progress)
         test_speakers = test_speakers or ["yweweler"]
@@ -125,22 +163,20 @@ def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed
             raise ConfigError(f"unknown FSDD speakers {sorted(unknown)}; available: {sorted(set(full.speakers))}")
         test_idx = [i for i, s in enumerate(full.speakers) if s in test_speakers]
         rest = np.array([i for i, s in enumerate(full.speakers) if s not in test_speakers])
-        g.shuffle(rest)
-        n_val = len(rest) // 10
-        parts = (_Frames(full, rest[n_val:], tf), _Frames(full, rest[:n_val], tf), _Frames(full, test_idx, tf))
+        tr, va, _ = speaker_split([full.speakers[i] for i in rest], seed, val_speakers, "the training speakers")
+        parts = (_Frames(full, rest[tr], tf), _Frames(full, rest[va], tf), _Frames(full, test_idx, tf))
         n_classes = 10
     elif dataset == "shd":
         from neuro.datasets import SHD
 
         train, test = SHD(root, "train", download=download), SHD(root, "test", download=download)
-        idx = np.arange(len(train))
-        g.shuffle(idx)
-        n_val = len(idx) // 10
-        parts = (_Frames(train, idx[n_val:], tf), _Frames(train, idx[:n_val], tf), _Frames(test, range(len(test)), tf))
+        tr, va, _ = speaker_split(train.speakers, seed, val_speakers, str(train.file.path))
+        parts = (_Frames(train, tr, tf), _Frames(train, va, tf), _Frames(test, range(len(test)), tf))
         n_classes = 20
     else:
         raise ConfigError(f"unknown dataset {dataset!r}; expected shd or fsdd")
     record = {"dataset": dataset, "root": str(data_root(root).resolve()), "seed": seed, "encoding": encoding,
+              "validation": "held-out training speakers",
               "splits": {name: part.describe() for name, part in zip(("train", "validation", "test"), parts,
                                                                       strict=True)}}
     return Splits(*parts, n_classes, record)
@@ -159,7 +195,9 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
 
     seed_everything(args.seed)
     train, val, test, n_out, record = load_splits(dataset, args.root, getattr(args, "test_speakers", None),
-                                                  args.seed, getattr(args, "download", False), progress=not args.json)
+                                                  args.seed, getattr(args, "download", False),
+                                                  getattr(args, "val_speakers", None),
+                                                  getattr(args, "encoder", None) or "cochlea", progress=not args.json)
     # the readout sums over a fixed horizon: the longest training sample (see DelaySNN's docstring)
     if not args.json:
         print(f"measuring the readout horizon: one pass over the {len(train) + len(val)} training and validation "
@@ -195,6 +233,7 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
                       schedulers=schedulers, readout=softmax_sum_readout, collate_fn=_collate,
                       on_epoch_start=on_epoch, metadata={"dt": dt, "data": record})
     trainer.fit()
+    last_metrics = trainer.evaluate(test)  # the model as the last epoch left it
     best = read_checkpoint(Path(out) / "best.ckpt")
     model.load_state_dict(best["state_dict"])
     test_metrics = trainer.evaluate(test)
@@ -202,7 +241,9 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
     summary = {"dataset": dataset, "mode": args.mode, "epochs": epochs, "config": config, "dt": dt,
                "data": _split_summary(record),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},
+               "params": sum(p.numel() for p in model.parameters()),
                "best": trainer.best, "test_accuracy": test_metrics["val_accuracy"],
+               "last_epoch_test_accuracy": last_metrics["val_accuracy"],
                "seconds": time.perf_counter() - t0, "out_dir": str(out), "files": files}
     plot_history(trainer.history, files["curves"], test_metrics["val_accuracy"], trainer.best["epoch"])
     save(delay_histogram(model, title=f"learned delays ({dataset}, {args.mode})"), files["delays"], dpi=90)
@@ -223,6 +264,8 @@ def train_xylo_model(args) -> dict[str, Any]:
                           "out at most 128; use --hidden 128 or fewer")
     seed_everything(args.seed)
     train, val, test, n_out, record = load_splits("fsdd", args.root, getattr(args, "test_speakers", None), args.seed,
+                                                  val_speakers=getattr(args, "val_speakers", None),
+                                                  encoder=getattr(args, "encoder", None) or "cochlea",
                                                   encoding=XYLO_ENCODING, progress=not args.json)
     n_in = XYLO_ENCODING["n_channels"] // XYLO_ENCODING["channel_factor"]
     config = {"n_in": n_in, "hidden": hidden, "n_out": n_out,
@@ -300,7 +343,7 @@ def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str)
         from neuro.datasets.audio import CochleaEncoder
 
         enc = rec["encoding"] if rec else {**ENCODING, "encoder": encoder_settings()}
-        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**enc["encoder"]))
+        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**{**RECORDED_BEFORE, **enc["encoder"]}))
         if speakers is not None:
             idx = list(range(len(full)))
         elif rec is not None:

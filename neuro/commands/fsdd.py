@@ -1,0 +1,32 @@
+"""``neuro experiment fsdd-baselines``: the non-spiking references for Free Spoken Digits."""
+
+from __future__ import annotations
+
+from neuro.commands.options import nonnegative_int
+from neuro.commands.registry import arg, command, print_json, print_table
+
+
+@command("experiment fsdd-baselines",
+         help="log-mel and spike-count logistic regression on FSDD, rotating the held-out test speaker",
+         args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
+               arg("--features", nargs="+", default=None,
+                   choices=["logmel", "logmel-cmn", "spike-counts", "spike-counts-plain"],
+                   help="feature sets to score (default: all)"),
+               arg("--test-speakers", nargs="+", default=None,
+                   help="test speakers to rotate through (default: every speaker)"),
+               arg("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2],
+                   help="seeds; each picks the training speaker held out for validation"),
+               arg("--json", action="store_true", help="print JSON instead of the table")])
+def exp_fsdd_baselines(args) -> int:
+    from neuro.experiments.fsdd import fsdd_baselines
+
+    r = fsdd_baselines(args.root, args.features, args.test_speakers, args.seeds)
+    if args.json:
+        print_json(r)
+        return 0
+    for kind, res in r["results"].items():
+        print_table(f"{kind}: {res['features']} (seeds {', '.join(map(str, r['seeds']))})",
+                    ["test speaker", "mean", "std", "min"],
+                    [[s, p["mean"], p["std"], p["min"]] for s, p in res["per_speaker"].items()]
+                    + [["all", res["mean"], res["std_over_seeds"], res["worst"]]])
+    return 0
