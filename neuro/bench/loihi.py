@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import torch
 
+from neuro.bench.timing import time_it
 from neuro.hardware.loihi import LoihiLayer, LoihiNetwork, lava_status, run_lava_many, simulate
 
 
@@ -25,15 +25,6 @@ def bench_network(seed: int = 0, max_delay: int = 24) -> LoihiNetwork:
     return LoihiNetwork(layers)
 
 
-def _time(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def run_loihi_bench(steps: int = 200, seed: int = 0, repeat: int = 3, batch: int = 64) -> dict[str, Any]:
     """Time neuro's simulator at batch 1 and ``batch`` and Lava at batch 1; check they agree bit for bit.
 
@@ -46,7 +37,7 @@ def run_loihi_bench(steps: int = 200, seed: int = 0, repeat: int = 3, batch: int
     simulate(net, x[:, :2])  # compile the kernels
     runs: dict[str, dict[str, float]] = {}
     for B in (1, batch):
-        dt = _time(lambda B=B: simulate(net, x[:, :B]), repeat)
+        dt = min(time_it(lambda B=B: simulate(net, x[:, :B]), repeat, warmup=0))
         runs[f"neuro loihi, batch {B}"] = {"batch": B, "seconds": dt, "sample_steps_per_s": B * steps / dt}
     result: dict[str, Any] = {"steps": steps, "network": "140-256-256-20, delays 0..24, input rate 0.05",
                               "threads": torch.get_num_threads(), "runs": runs}

@@ -421,6 +421,18 @@ def _crop(events, stream, x0: int, y0: int, w: int, h: int):
     return _wrap(stream, out, (w, h, stream.sensor_size[2]) if stream is not None else None)
 
 
+def _crop_window(events, sensor_size, size, name: str):
+    """``(events, stream, W, H, w, h)``: camera events unwrapped, their sensor ``W x H`` and a crop
+    ``w x h`` that fits in it (else a ``ConfigError`` naming ``name``)."""
+    events, stream = _unwrap(events)
+    _camera(events, name)
+    W, H, _ = _sensor(sensor_size, stream, name)
+    w, h = _pair(size, name)
+    if w > W or h > H:
+        raise ConfigError(f"{name} size {(w, h)} is larger than the sensor {(W, H)}")
+    return events, stream, W, H, w, h
+
+
 @dataclass
 class CenterCrop:
     """Keep the central ``size`` (int or ``(width, height)``) pixels; coordinates are shifted so the
@@ -438,12 +450,7 @@ class CenterCrop:
         return w, h, sensor_size[2]
 
     def __call__(self, events):
-        events, stream = _unwrap(events)
-        _camera(events, "CenterCrop")
-        W, H, _ = _sensor(self.sensor_size, stream, "CenterCrop")
-        w, h = _pair(self.size, "CenterCrop")
-        if w > W or h > H:
-            raise ConfigError(f"CenterCrop size {(w, h)} is larger than the sensor {(W, H)}")
+        events, stream, W, H, w, h = _crop_window(events, self.sensor_size, self.size, "CenterCrop")
         return _crop(events, stream, (W - w) // 2, (H - h) // 2, w, h)
 
 
@@ -466,12 +473,7 @@ class RandomCrop:
         return w, h, sensor_size[2]
 
     def __call__(self, events):
-        events, stream = _unwrap(events)
-        _camera(events, "RandomCrop")
-        W, H, _ = _sensor(self.sensor_size, stream, "RandomCrop")
-        w, h = _pair(self.size, "RandomCrop")
-        if w > W or h > H:
-            raise ConfigError(f"RandomCrop size {(w, h)} is larger than the sensor {(W, H)}")
+        events, stream, W, H, w, h = _crop_window(events, self.sensor_size, self.size, "RandomCrop")
         x0, y0 = int(self._rng.integers(0, W - w + 1)), int(self._rng.integers(0, H - h + 1))
         return _crop(events, stream, x0, y0, w, h)
 

@@ -34,6 +34,14 @@ def softmax_sum_readout(v: torch.Tensor) -> torch.Tensor:
     return torch.softmax(v, dim=-1).sum(0)
 
 
+def pad_to_length(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad a time-major ``x [T, ...]`` at the end to ``length`` steps (longer inputs pass unchanged):
+    the fixed readout horizon of models whose readout sums over time."""
+    if x.dim() >= 1 and x.shape[0] < length:
+        x = F.pad(x, (0, 0) * (x.dim() - 1) + (0, length - x.shape[0]))
+    return x
+
+
 class DelaySNN(nn.Module):
     """Feed-forward SNN with a learnable delay per synapse (see the module docstring)."""
 
@@ -75,9 +83,7 @@ class DelaySNN(nn.Module):
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
         """Zero-pad ``x [T, B, n_in]`` at the end to ``input_length`` steps (longer inputs pass unchanged)."""
-        if x.dim() >= 1 and x.shape[0] < self.input_length:
-            x = F.pad(x, (0, 0) * (x.dim() - 1) + (0, self.input_length - x.shape[0]))
-        return x
+        return pad_to_length(x, self.input_length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.pad_input(x))

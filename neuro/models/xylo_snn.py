@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from neuro.errors import ConfigError
 from neuro.layers import Recurrent, SeqDropout, SeqLinear
+from neuro.models.delay_snn import pad_to_length
 from neuro.models.registry import register_model
 from neuro.neurons import CubaLI, MultiSpikeCubaLIF
 
@@ -43,9 +43,7 @@ class XyloSNN(nn.Module):
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
         """Zero-pad ``x [T, B, n_in]`` at the end to ``input_length`` steps (longer inputs pass unchanged)."""
-        if x.dim() >= 1 and x.shape[0] < self.input_length:
-            x = F.pad(x, (0, 0) * (x.dim() - 1) + (0, self.input_length - x.shape[0]))
-        return x
+        return pad_to_length(x, self.input_length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.pad_input(x))
