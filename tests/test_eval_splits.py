@@ -267,3 +267,38 @@ def test_fsdd_encoder_choice_is_recorded(fsdd_run):
     assert (default["channel_norm"], default["floor"]) == (1.0, 0.1)
     with pytest.raises(ConfigError, match="unknown --encoder 'lauscher'"):
         load_splits("fsdd", root, ["carol"], encoder="lauscher")
+
+
+def test_val_speakers_none_trains_on_every_training_speaker(tmp_path):
+    """``--val-speakers none``: nothing validates, both training speakers train, and the model reported
+    (and written as best.ckpt) is the last epoch's."""
+    _write_fsdd(tmp_path / "data")
+    rc, out, err = _run(["train", "fsdd", "--root", str(tmp_path / "data"), "--epochs", "2", "--hidden", "4",
+                         "--max-delay", "2", "--batch-size", "8", "--test-speakers", "carol", "--val-speakers", "none",
+                         "--out", str(tmp_path / "run"), "--json"])
+    assert rc == 0, err
+    summary = json.loads(out)
+    s = read_checkpoint(tmp_path / "run" / "best.ckpt")["data"]
+    assert s["splits"]["train"]["speakers"] == ["alice", "bob"] and s["splits"]["validation"]["count"] == 0
+    assert s["validation"].startswith("none")
+    assert summary["best"] == {"val_accuracy": None, "epoch": 2}
+    assert summary["test_accuracy"] == summary["last_epoch_test_accuracy"]
+    assert (tmp_path / "run" / "best.ckpt").read_bytes() == (tmp_path / "run" / "last.ckpt").read_bytes()
+    rc, out, err = _run(["train", "fsdd", "--root", str(tmp_path / "data"), "--epochs", "1", "--test-speakers",
+                         "carol", "--val-speakers", "none", "bob", "--out", str(tmp_path / "run2")])
+    assert rc == 2 and "'none' stands alone" in err
+
+
+def test_fsdd_bins_start_at_each_recordings_first_spike():
+    """FSDD recordings start after 42 to 156 ms of silence depending on the speaker: new FSDD runs bin from the
+    first spike (recorded as t0='first'); checkpoints that record t0='zero' keep binning from t = 0."""
+    from neuro.datasets.events import make_events
+    from neuro.experiments.delays import ENCODING, FSDD_ENCODING, _transform
+
+    assert FSDD_ENCODING["t0"] == "first" and ENCODING["t0"] == "zero"
+    ev = make_events(t=np.array([50_000, 51_000, 75_000]), x=np.array([0, 7, 12]))
+    first, zero = _transform(FSDD_ENCODING)(ev), _transform(ENCODING)(ev)
+    assert first.shape[0] == 3 and first[0].sum() == 2 and first[2].sum() == 1
+    assert zero.shape[0] == 8 and zero[:5].sum() == 0 and np.array_equal(zero[5:], first)
+    with pytest.raises(ConfigError, match="unsupported recorded binning t0='middle'"):
+        _transform(ENCODING | {"t0": "middle"})

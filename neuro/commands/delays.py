@@ -47,14 +47,19 @@ def _train_args(hidden: int) -> list:
             help="where to train: auto = the GPU when there is one, else the CPU"),
         arg("--json", action="store_true", help="print the summary as JSON"),
         arg("--val-speakers", nargs="+", default=None,
-            help="training speakers held out for validation and model selection (default: one drawn by --seed)"),
+            help="training speakers held out for validation and model selection (default: one drawn by --seed); "
+                 "'none': every training speaker trains and the last epoch is kept"),
     ]
 
 
 def _report(s: dict) -> None:
     last = s.get("last_epoch_test_accuracy")
-    print(f"test accuracy {s['test_accuracy']:.4f} (best validation {s['best']['val_accuracy']:.4f} at epoch "
-          f"{s['best']['epoch']}{'' if last is None else f'; last epoch {last:.4f}'}), {s['seconds']:.0f} s")
+    if s["best"]["val_accuracy"] is None:
+        print(f"test accuracy {s['test_accuracy']:.4f} (no validation speakers: the last epoch, "
+              f"{s['best']['epoch']}), {s['seconds']:.0f} s")
+    else:
+        print(f"test accuracy {s['test_accuracy']:.4f} (best validation {s['best']['val_accuracy']:.4f} at epoch "
+              f"{s['best']['epoch']}{'' if last is None else f'; last epoch {last:.4f}'}), {s['seconds']:.0f} s")
     print_outputs(s["files"])
 
 
