@@ -7,11 +7,13 @@ from neuro.commands.registry import arg, command, print_json, print_table
 
 
 @command("experiment fsdd-baselines",
-         help="log-mel and spike-count logistic regression on FSDD, rotating the held-out test speaker",
+         help="non-spiking references on FSDD (logistic regression, GRU), rotating the held-out test speaker",
          args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
                arg("--features", nargs="+", default=None,
-                   choices=["logmel", "logmel-cmn", "spike-counts", "spike-counts-plain"],
-                   help="feature sets to score (default: all)"),
+                   choices=["logmel", "logmel-cmn", "spike-counts", "spike-counts-plain", "gru-logmel",
+                            "gru-spikes"],
+                   help="references to score: logistic regression on a feature set, or a GRU on frames (gru-*) "
+                        "(default: the four logistic ones)"),
                arg("--test-speakers", nargs="+", default=None,
                    help="test speakers to rotate through (default: every speaker)"),
                arg("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2],

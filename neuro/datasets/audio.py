@@ -123,6 +123,20 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0
     return np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0, None).astype(np.float32)
 
 
+def log_mel_frames(wave: np.ndarray, rate: int, n_mels: int = 40, window_ms: float = 32.0,
+                   hop_ms: float = 10.0, min_frames: int = 1) -> np.ndarray:
+    """Log-mel energies of every frame: ``[frames, n_mels]`` (``window_ms`` windows, ``hop_ms`` apart;
+    at least ``min_frames``, the recording padded with silence)."""
+    x = np.asarray(wave, np.float32)
+    n_fft, hop = int(round(rate * window_ms / 1000)), int(round(rate * hop_ms / 1000))
+    x = np.pad(x, (n_fft // 2, n_fft // 2))
+    n_frames = max(1 + (len(x) - n_fft) // hop, min_frames)
+    x = np.pad(x, (0, max(0, (n_frames - 1) * hop + n_fft - len(x))))
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    return np.log(spec @ mel_filterbank(n_mels, n_fft, rate).T + 1e-6).astype(np.float32)
+
+
 def log_mel(wave: np.ndarray, rate: int, n_mels: int = 40, n_bins: int = 10, window_ms: float = 32.0,
             hop_ms: float = 10.0) -> np.ndarray:
     """Log-mel energies averaged over ``n_bins`` equal parts of the recording: ``[n_mels, n_bins]``.
@@ -130,15 +144,17 @@ def log_mel(wave: np.ndarray, rate: int, n_mels: int = 40, n_bins: int = 10, win
     The non-spiking reference features: the time axis is stretched to the recording's length,
     so a digit spoken slowly or quickly gives the same layout.
     """
-    x = np.asarray(wave, np.float32)
-    n_fft, hop = int(round(rate * window_ms / 1000)), int(round(rate * hop_ms / 1000))
-    x = np.pad(x, (n_fft // 2, n_fft // 2))
-    n_frames = max(1 + (len(x) - n_fft) // hop, n_bins)
-    x = np.pad(x, (0, max(0, (n_frames - 1) * hop + n_fft - len(x))))
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
-    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
-    m = np.log(spec @ mel_filterbank(n_mels, n_fft, rate).T + 1e-6)
+    m = log_mel_frames(wave, rate, n_mels, window_ms, hop_ms, min_frames=n_bins)
     return np.stack([part.mean(0) for part in np.array_split(m, n_bins)], axis=1).astype(np.float32)
+
+
+def audio_frames(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000, t0: str = "zero"):
+    """SHD-style events to the delay model's input ``[bins, n_channels // factor]``: channels summed
+    by ``factor``, ``bin_us`` bins from ``t0`` (``"zero"``: t = 0, ``"first"``: the sample's first spike)."""
+    from neuro.datasets.transforms import Compose, Downsample, ToFrame
+
+    return Compose([Downsample(channel_factor=factor), ToFrame((n_channels // factor, 1, 1), time_window=bin_us,
+                                                               t0=t0)])
 
 
 def binned_counts(events: np.ndarray, duration_us: float, n_channels: int = 700, n_bands: int = 140,

@@ -30,15 +30,6 @@ RECORDED_BEFORE = {"channel_norm": 0.0}
 ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}}
 
 
-def frames_transform(n_channels: int = 700, factor: int = 5, bin_us: int = 10_000, t0: str = "zero"):
-    """SHD preprocessing: 700 channels summed by 5 into 140, 10 ms bins from ``t0`` (``"zero"``: t = 0,
-    ``"first"``: the sample's first spike)."""
-    from neuro.datasets import Compose, Downsample, ToFrame
-
-    return Compose([Downsample(channel_factor=factor), ToFrame((n_channels // factor, 1, 1), time_window=bin_us,
-                                                               t0=t0)])
-
-
 class _Capped:
     """A frame transform whose counts are capped at ``max_count`` per bin."""
 
@@ -53,7 +44,9 @@ def _transform(encoding: dict[str, Any]):
     t0 = encoding.get("t0", "zero")
     if t0 not in ("zero", "first"):
         raise ConfigError(f"unsupported recorded binning t0={t0!r} (expected 'zero' or 'first')")
-    tf = frames_transform(encoding["n_channels"], encoding["channel_factor"], encoding["bin_us"], t0)
+    from neuro.datasets.audio import audio_frames
+
+    tf = audio_frames(encoding["n_channels"], encoding["channel_factor"], encoding["bin_us"], t0)
     cap = encoding.get("max_count")
     if cap is None:
         return tf

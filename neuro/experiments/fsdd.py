@@ -21,13 +21,21 @@ import numpy as np
 
 from neuro.errors import ConfigError
 
-#: the feature sets ``fsdd_baselines`` knows: name -> what it is
+#: the references ``fsdd_baselines`` knows: name -> what it is (logistic regression unless named ``gru-``)
 FEATURES = {
     "logmel": "log-mel energies, 40 bands x 10 equal parts of the recording",
     "logmel-cmn": "the same with each band's mean over the recording removed (cepstral mean normalization)",
     "spike-counts": "log(1 + spike counts) of the cochlea encoder, 140 bands x 10 equal parts of the recording",
     "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3)",
+    "gru-logmel": "a GRU (128 units, output averaged over time) on log-mel frames (40 bands, 10 ms hop, each "
+                  "band's mean removed), trained on every training speaker",
+    "gru-spikes": "the same GRU on the delay model's input: the cochlea encoder's spikes in 140 bands and 10 ms "
+                  "bins from the first spike, log(1 + count)",
 }
+#: the references run when none are named (the GRUs train for minutes per split: ask for them)
+DEFAULT_FEATURES = ("logmel", "logmel-cmn", "spike-counts", "spike-counts-plain")
+#: the GRU references' fixed recipe (chosen once on validation speakers, not per split)
+GRU_RECIPE = {"hidden": 128, "epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4}
 #: the encoder settings of each spike-count feature set (the rest are CochleaEncoder's defaults)
 ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3}}
 C_GRID = (0.01, 0.1, 1.0)
@@ -106,6 +114,105 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
     return X, y, spk
 
 
+def fsdd_sequences(root=None, kind: str = "gru-logmel"):
+    """``(frames [all frames, features], lengths, digits, speakers)``: one sequence per recording, stacked
+    (a GRU reference's input), cached under the cache root like :func:`fsdd_features`."""
+    from neuro.datasets import FSDD, SpikingFSDD
+    from neuro.datasets.audio import CochleaEncoder, audio_frames, log_mel_frames
+    from neuro.datasets.public import read_wav
+
+    audio = FSDD(root)
+    enc = CochleaEncoder() if kind == "gru-spikes" else None
+    settings = {"encoder": {k: v for k, v in vars(enc).items() if isinstance(v, int | float | str)}} if enc else {}
+    cache = _cache_file(kind, audio.root.resolve(), settings)
+    names = [f.name for f, _, _ in audio.items]
+    if cache.exists():
+        with np.load(cache) as z:
+            if list(z["names"]) == names:
+                return z["frames"], z["lengths"], z["y"], z["speakers"]
+    if kind == "gru-logmel":
+        seqs = []
+        for f, _, _ in audio.items:
+            m = log_mel_frames(*read_wav(f))
+            seqs.append(m - m.mean(0, keepdims=True))
+    elif kind == "gru-spikes":
+        spiking, tf = SpikingFSDD(root, encoder=enc), audio_frames(t0="first")
+        seqs = [np.log1p(tf(spiking.events(i))) for i in range(len(audio.items))]
+    else:
+        raise ConfigError(f"unknown sequence reference {kind!r}; expected gru-logmel or gru-spikes")
+    frames = np.concatenate(seqs).astype(np.float32)
+    lengths = np.array([len(q) for q in seqs], np.int64)
+    y, spk = np.array(audio.targets), np.array([s for _, _, s in audio.items])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.stem + f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, frames=frames, lengths=lengths, y=y, speakers=spk, names=np.array(names))
+    os.replace(tmp, cache)
+    return frames, lengths, y, spk
+
+
+def _gru_batches(frames, offsets, lengths, idx):
+    """Zero-padded ``[B, T, F]`` and the lengths of recordings ``idx`` (padded to the longest of them)."""
+    import torch
+
+    T = int(lengths[idx].max())
+    x = np.zeros((len(idx), T, frames.shape[1]), np.float32)
+    for k, i in enumerate(idx):
+        x[k, :lengths[i]] = frames[offsets[i]:offsets[i] + lengths[i]]
+    return torch.from_numpy(x), torch.from_numpy(lengths[idx])
+
+
+def train_gru(frames, lengths, y, train_idx, test_idx, seed: int, recipe: dict[str, Any] | None = None) -> float:
+    """Train the GRU reference on recordings ``train_idx`` with ``recipe`` and return its accuracy on ``test_idx``."""
+    import torch
+    from torch import nn
+
+    r = GRU_RECIPE | (recipe or {})
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+    class GRUReference(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(frames.shape[1], r["hidden"], batch_first=True)
+            self.out = nn.Linear(r["hidden"], int(y.max()) + 1)
+
+        def forward(self, x, n):  # the output averaged over each recording's own frames
+            h, _ = self.gru(x)
+            mask = (torch.arange(x.shape[1])[None, :] < n[:, None]).to(h.dtype)[..., None]
+            return self.out((h * mask).sum(1) / n[:, None].to(h.dtype))
+
+    net = GRUReference()
+    opt = torch.optim.Adam(net.parameters(), lr=r["lr"], weight_decay=r["weight_decay"])
+    labels = torch.from_numpy(np.asarray(y, np.int64))
+    for _ in range(r["epochs"]):
+        order = rng.permutation(train_idx)
+        for b in range(0, len(order), r["batch_size"]):
+            idx = order[b:b + r["batch_size"]]
+            loss = nn.functional.cross_entropy(net(*_gru_batches(frames, offsets, lengths, idx)), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for b in range(0, len(test_idx), 256):
+            idx = test_idx[b:b + 256]
+            correct += int((net(*_gru_batches(frames, offsets, lengths, idx)).argmax(1) == labels[idx]).sum())
+    return correct / max(len(test_idx), 1)
+
+
+def rotate_gru(frames, lengths, y, speakers, test_speakers=None, seeds=(0,), recipe=None) -> dict[str, Any]:
+    """The GRU reference under the speaker rotation: its recipe is fixed, so the validation speaker is
+    not held out but trains with the others (as the logistic references refit on it after choosing C)."""
+    runs = []
+    for test, val, train, seed in speaker_rotation(list(speakers), test_speakers, list(seeds)):
+        train_idx = np.flatnonzero(np.isin(speakers, train + [val]))
+        acc = train_gru(frames, lengths, y, train_idx, np.flatnonzero(speakers == test), seed, recipe)
+        runs.append({"test": test, "validation": None, "seed": seed, "test_accuracy": acc})
+    return summarize(runs)
+
+
 def _fit(X, y, C: float, seed: int):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -151,10 +258,16 @@ def fsdd_baselines(root=None, features: list[str] | None = None, test_speakers: 
                                        "validation (C of the logistic regression chosen there), refit on all "
                                        "training speakers, score the test speaker once",
                            "seeds": seeds, "C_grid": list(C_GRID), "results": {}}
-    for kind in features or list(FEATURES):
+    for kind in features or list(DEFAULT_FEATURES):
         t0 = time.perf_counter()
-        X, y, spk = fsdd_features(root, kind)
-        r = rotate_classifier(X, y, spk, test_speakers, seeds)
-        r["features"], r["dim"], r["seconds"] = FEATURES[kind], int(X.shape[1]), time.perf_counter() - t0
+        if kind.startswith("gru-"):
+            frames, lengths, y, spk = fsdd_sequences(root, kind)
+            r = rotate_gru(frames, lengths, y, spk, test_speakers, seeds)
+            r["recipe"], dim = GRU_RECIPE, int(frames.shape[1])
+        else:
+            X, y, spk = fsdd_features(root, kind)
+            r = rotate_classifier(X, y, spk, test_speakers, seeds)
+            dim = int(X.shape[1])
+        r["features"], r["dim"], r["seconds"] = FEATURES[kind], dim, time.perf_counter() - t0
         out["results"][kind] = r
     return out
