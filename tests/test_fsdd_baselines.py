@@ -130,3 +130,28 @@ def test_gru_references_learn_tones_and_read_the_delay_models_input(tmp_path, mo
     assert r["per_speaker"][SPEAKERS[2]]["mean"] >= 0.9 and r["runs"][0]["validation"] is None
     chance = rotate_gru(lm, lm_len, y, spk, [SPEAKERS[2]], seeds=[0], recipe=small | {"epochs": 0})
     assert chance["mean"] < 0.7  # untrained, it does not separate them: the accuracy above is learned
+
+
+def test_voices_curve_fits_every_combination_of_training_speakers(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURO_CACHE_DIR", str(tmp_path / "cache"))
+    rec = tmp_path / "data" / "recordings"
+    rec.mkdir(parents=True)
+    t = np.arange(1600) / 8000
+    for k, spk in enumerate(SPEAKERS[:3]):
+        for digit in range(3):
+            for take in range(2):
+                wave = np.sin(2 * np.pi * (400 + 600 * digit + 15 * k) * t)
+                wavfile.write(rec / f"{digit}_{spk}_{take}.wav", 8000, (wave * 10000).astype(np.int16))
+    argv = ["experiment", "fsdd-baselines", "--root", str(tmp_path / "data"), "--features", "logmel",
+            "--voices-curve", "--json"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    curve = json.loads(out.getvalue())["results"]["logmel"]["curve"]
+    # three speakers: each test speaker has two one-voice training sets and one two-voice set
+    assert {k: c["fits"] for k, c in curve.items()} == {"1": 6, "2": 3}
+    assert curve["2"]["mean"] == 1.0  # one pure tone per digit
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv[:-3] + ["gru-logmel", "--voices-curve"]) == 2
+    assert "logistic references only" in err.getvalue()

@@ -18,10 +18,22 @@ from neuro.commands.registry import arg, command, print_json, print_table
                    help="test speakers to rotate through (default: every speaker)"),
                arg("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2],
                    help="seeds; each picks the training speaker held out for validation"),
+               arg("--voices-curve", action="store_true",
+                   help="instead: accuracy on an unseen speaker against the number of training voices "
+                        "(logistic references, C=0.1, every combination of training speakers)"),
                arg("--json", action="store_true", help="print JSON instead of the table")])
 def exp_fsdd_baselines(args) -> int:
-    from neuro.experiments.fsdd import fsdd_baselines
+    from neuro.experiments.fsdd import fsdd_baselines, voices_curve
 
+    if args.voices_curve:
+        v = voices_curve(args.root, args.features)
+        if args.json:
+            print_json(v)
+            return 0
+        for kind, res in v["results"].items():
+            print_table(f"{kind}: {res['features']}", ["training voices", "mean", "min", "fits"],
+                        [[k, c["mean"], c["min"], c["fits"]] for k, c in res["curve"].items()])
+        return 0
     r = fsdd_baselines(args.root, args.features, args.test_speakers, args.seeds)
     if args.json:
         print_json(r)

@@ -250,6 +250,31 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "per_speaker": per, "runs": runs}
 
 
+def voices_curve(root=None, features: list[str] | None = None, C: float = 0.1) -> dict[str, Any]:
+    """Accuracy on an unseen speaker against the number of training voices: for each test speaker and
+    each ``k``, the logistic reference (fixed ``C``) is fitted on every combination of ``k`` of the other
+    speakers.  How fast it rises says how many voices a target accuracy would need."""
+    import itertools
+
+    out: dict[str, Any] = {"C": C, "results": {}}
+    for kind in features or ["logmel-cmn", "spike-counts"]:
+        if kind.startswith("gru-"):
+            raise ConfigError(f"--voices-curve fits the logistic references only; {kind} is a GRU")
+        X, y, spk = fsdd_features(root, kind)
+        every = sorted(set(spk.tolist()))
+        curve = {}
+        for k in range(1, len(every)):
+            accs = []
+            for test in every:
+                rest = [s for s in every if s != test]
+                for train in itertools.combinations(rest, k):
+                    fit = np.isin(spk, train)
+                    accs.append(float(_fit(X[fit], y[fit], C, 0).score(X[spk == test], y[spk == test])))
+            curve[k] = {"mean": float(np.mean(accs)), "min": float(np.min(accs)), "fits": len(accs)}
+        out["results"][kind] = {"features": FEATURES[kind], "curve": curve}
+    return out
+
+
 def fsdd_baselines(root=None, features: list[str] | None = None, test_speakers: list[str] | None = None,
                    seeds: list[int] | None = None) -> dict[str, Any]:
     """The non-spiking references on the speaker rotation: logistic regression on each feature set."""
