@@ -1,0 +1,290 @@
+"""Exact integer products for a linear layer fed with 0/1 spikes: int8 GEMMs on split weights.
+
+With ``x [R, in]`` holding only 0 and 1, ``x W^T`` is exact in integers once ``W`` is.  Each row
+``i`` of ``W`` gets a power-of-two scale ``s_i`` (so ``W / s`` is exact) with
+``|W_i| / s_i <= 127 * 256^(d-1)``; ``q = rint(W / s)`` then splits into ``d`` balanced signed
+int8 digits, ``q = sum_k D_k 256^k`` with ``D_k`` in ``[-128, 127]``, and
+
+    y[:, i] = s_i * sum_k 256^k (x_int8 @ D_k^T)[:, i] + b_i
+
+where every int8 GEMM (AMX/VNNI on recent x86 CPUs, many times the float32 rate) is exact in
+int32, the digits combine exactly in int64 and the result is rounded once, from float64, to the
+output dtype.  The weight gradient ``gW = gy^T x`` is the same with ``gy`` quantized per column
+(one scale per output, over all rows).  Digits are stored digit-major (``[d, out, in]``): one
+int8 GEMM per digit (cheaper than one GEMM over all digits side by side), and a fused pass that
+reads the ``d`` int32 results contiguously.  Work runs in row chunks of ``CHUNK_BYTES`` of int32.
+
+**Accuracy guard.**  The only error is the quantization of ``W`` (or ``gy``) to the grid ``s_i``:
+at most ``s_i / 2`` per weight.  A row (column of ``gy``) takes the integer path only when
+``s_i / 2 <= 2^-p * typical`` with ``p`` the significand bits of the layer's dtype (24 for
+float32) and ``typical`` the geometric mean of the row's nonzero magnitudes (2 to the mean of
+their binary exponents: one outlier cannot raise it much): the grid error is within the dtype's
+rounding of a typical term.  With four digits (31 bits) a float32 row passes when its largest
+magnitude is at most 64-128 times that typical magnitude (Gaussian or uniform rows: 3-8 times).
+Rows that fail, and rows holding inf or NaN, are computed by the dense float product, so results
+are never less accurate than float32 and non-finite values propagate as they do there.  float64
+never uses this path (53-bit significands).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from neuro.kernels.numba_common import njit, prange
+
+__all__ = ["DIGITS", "IntSplitLinear", "counts", "fast_int8", "supported"]
+
+#: int8 digits per dtype: float32 needs 24 bits plus headroom, bfloat16 8, float16 11.
+DIGITS = {torch.float32: 4, torch.bfloat16: 2, torch.float16: 3}
+#: Significand bits of each dtype (the guard's precision target).
+PRECISION = {torch.float32: 24, torch.bfloat16: 8, torch.float16: 11}
+#: int32 GEMM outputs per chunk (bytes): bounds the temporary memory.
+CHUNK_BYTES = 64 << 20
+#: Rows, outputs and columns handled by the integer path vs the guard's dense fallback (tests read these).
+counts: Counter[str] = Counter()
+
+if njit is not None:
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _row_stats(bits, amax, esum, nnz, bad):  # type: ignore[no-untyped-def]
+        """Per row of ``bits`` (float32 bit patterns): the largest magnitude's pattern, the sum of the
+        nonzero values' binary exponents and their count, and the count of inf/NaN.  Integer only."""
+        N, K = bits.shape
+        for i in prange(N):
+            row = bits[i]
+            m = 0
+            es = 0
+            c = 0
+            nf = 0
+            for j in range(K):
+                v = row[j] & 0x7FFFFFFF
+                e = v >> 23
+                m = max(m, v)
+                nz = v != 0
+                es += e * nz
+                c += nz
+                nf += e == 255
+            amax[i] = m
+            esum[i] = es
+            nnz[i] = c
+            bad[i] = nf
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _col_stats(bits, amax, esum, nnz, bad):  # type: ignore[no-untyped-def]
+        """Per column of ``bits``: as :func:`_row_stats`, column blocks of 64 in parallel."""
+        R, N = bits.shape
+        nblk = (N + 63) // 64
+        for b in prange(nblk):
+            lo = b * 64
+            w = min(N, lo + 64) - lo
+            m = np.zeros(64, np.int32)
+            es = np.zeros(64, np.int64)
+            c = np.zeros(64, np.int64)
+            nf = np.zeros(64, np.int64)
+            for r in range(R):
+                row = bits[r, lo:lo + w]
+                for j in range(w):
+                    v = row[j] & 0x7FFFFFFF
+                    e = v >> 23
+                    m[j] = max(m[j], v)
+                    nz = v != 0
+                    es[j] += e * nz
+                    c[j] += nz
+                    nf[j] += e == 255
+            amax[lo:lo + w] = m[:w]
+            esum[lo:lo + w] = es[:w]
+            nnz[lo:lo + w] = c[:w]
+            bad[lo:lo + w] = nf[:w]
+
+    @njit(nogil=True, cache=True, inline="always")
+    def _digits(src, f, q, out, at):  # type: ignore[no-untyped-def]
+        """``out[k, at]`` (a row of ``out[k]``) = digit ``k`` of ``rint(src * f)``, ``q`` a scratch row.
+
+        Each step is one vectorizable loop over the row: quantize, then peel off one balanced
+        digit ``((q + 128) mod 256) - 128`` at a time (``q`` shrinks by ``256`` each time).
+        """
+        n = src.shape[0]
+        for j in range(n):
+            q[j] = np.int64(np.rint(np.float64(src[j]) * f[j]))
+        for k in range(out.shape[0]):
+            o = out[k, at]
+            for j in range(n):
+                r = ((q[j] + 128) & 255) - 128
+                o[j] = r
+                q[j] = (q[j] - r) >> 8
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _split_rows(w, inv, out):  # type: ignore[no-untyped-def]
+        """``out[k, i, :]`` = digit ``k`` of ``rint(w[i] * inv[i])`` (``inv`` is 0 where not guarded)."""
+        N, K = w.shape
+        for i in prange(N):
+            q = np.empty(K, np.int64)
+            f = np.full(K, inv[i])
+            _digits(w[i], f, q, out, i)
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _split_cols(g, inv, out):  # type: ignore[no-untyped-def]
+        """``out[k, r, i]`` = digit ``k`` of ``rint(g[r, i] * inv[i])`` (``inv`` is 0 where not guarded)."""
+        R, N = g.shape
+        for r in prange(R):
+            q = np.empty(N, np.int64)
+            _digits(g[r], inv, q, out, r)
+
+    @njit(parallel=True, nogil=True, cache=True)
+    def _combine(y, row_scale, col_scale, bias, out):  # type: ignore[no-untyped-def]
+        """``out[a, i] = row_scale[a] * col_scale[i] * sum_k y[k, a, i] 256^k + bias[i]``.
+
+        The digit sum is exact in int64, the scales are powers of two (exact in float64), and the
+        bias adds in float64: one rounding to ``out``'s dtype in all.  ``row_scale`` or
+        ``col_scale`` (or ``bias``) of length 0 means none.
+        """
+        d = y.shape[0]
+        A, N = out.shape
+        has_bias = bias.shape[0] > 0
+        has_rs = row_scale.shape[0] > 0
+        has_cs = col_scale.shape[0] > 0
+        for a in prange(A):
+            acc = np.empty(N, np.int64)
+            top = y[d - 1, a]
+            for i in range(N):
+                acc[i] = top[i]
+            for k in range(d - 2, -1, -1):
+                yk = y[k, a]
+                for i in range(N):
+                    acc[i] = acc[i] * 256 + yk[i]
+            rs = row_scale[a] if has_rs else 1.0
+            oa = out[a]
+            for i in range(N):
+                v = np.float64(acc[i]) * rs
+                if has_cs:
+                    v *= col_scale[i]
+                if has_bias:
+                    v += bias[i]
+                oa[i] = v
+
+
+def fast_int8() -> bool:
+    """True when this CPU multiplies int8 matrices with AMX tiles (then four int8 GEMMs beat one float32 GEMM)."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported()) and hasattr(torch, "_int_mm")
+    except AttributeError:  # pragma: no cover - older torch
+        return False
+
+
+def supported(dtype: torch.dtype, rows: int) -> bool:
+    """Whether the integer path applies: float32/bfloat16/float16, and int32 gradient sums that cannot overflow."""
+    return njit is not None and dtype in DIGITS and rows < 2**24
+
+
+def _split(a: torch.Tensor, per_row: bool, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """int8 digits ``[d, *a.shape]`` of ``a`` (float32) scaled per row (``per_row``) or per column,
+    the power-of-two scales, and the guard: which rows/columns the digits represent well enough.
+
+    The scale puts the largest magnitude within ``127 * 256^(d-1)`` (so the top digit stays in
+    int8 range); the guard is ``scale / 2 <= 2^-p * typical`` and finite values, ``typical`` being
+    2 to the mean binary exponent of the nonzero values (their geometric mean, to a factor 2).
+    """
+    d, p = DIGITS[dtype], PRECISION[dtype]
+    an = a.numpy()
+    n = an.shape[0] if per_row else an.shape[1]
+    amax_bits, esum = np.empty(n, np.int32), np.empty(n, np.int64)
+    nnz, bad = np.empty(n, np.int64), np.empty(n, np.int64)
+    (_row_stats if per_row else _col_stats)(an.view(np.int32), amax_bits, esum, nnz, bad)
+    amax = amax_bits.view(np.float32).astype(np.float64)
+    top = 127.0 * 256.0 ** (d - 1)
+    finite = bad == 0
+    live = finite & (amax > 0)
+    e = np.zeros(n, np.int64)
+    e[live] = np.ceil(np.log2(amax[live] / top))
+    scale = np.ldexp(1.0, e)
+    scale[live & (amax / scale > top)] *= 2.0  # log2 rounded below a power of two: keep |q| <= top
+    # the guard: half a grid step within 2^-p of the typical magnitude, 2^(mean binary exponent)
+    typical_exp = esum / np.maximum(nnz, 1) - 127
+    ok = finite & ((amax == 0) | (np.log2(scale) - 1 <= typical_exp - p))
+    inv = np.where(ok, 1.0 / scale, 0.0)
+    digits = torch.empty((d, *an.shape), dtype=torch.int8)
+    if per_row:
+        _split_rows(an, inv, digits.numpy())
+    else:
+        _split_cols(an, inv, digits.numpy())
+    return digits, scale, ok
+
+
+def _rows_per_chunk(row_bytes: int) -> int:
+    return max(16, CHUNK_BYTES // max(1, row_bytes))
+
+
+class IntSplitLinear(torch.autograd.Function):
+    """``x W^T + b`` for 0/1 ``x`` through int8 GEMMs (``x8`` is ``x`` as int8); gradients for x, W and b."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, x8):  # type: ignore[override]
+        n_out = weight.shape[0]
+        R = x8.shape[0]
+        w = weight.detach().float().contiguous()
+        digits, scale, ok = _split(w, True, weight.dtype)
+        d = digits.shape[0]
+        y = torch.empty((R, n_out), dtype=torch.float32)
+        b = bias.detach().double().contiguous().numpy() if bias is not None else np.empty(0)
+        step = _rows_per_chunk(d * n_out * 4)
+        flat = torch.empty(d * min(step, R) * n_out, dtype=torch.int32)
+        for r0 in range(0, R, step):
+            r1 = min(R, r0 + step)
+            buf = flat[:d * (r1 - r0) * n_out].view(d, r1 - r0, n_out)  # contiguous: the combination vectorizes
+            for k in range(d):
+                torch._int_mm(x8[r0:r1], digits[k].t(), out=buf[k])
+            _combine(buf.numpy(), np.empty(0), scale, b, y[r0:r1].numpy())
+        bad = np.flatnonzero(~ok)
+        counts["forward_rows"] += n_out - bad.size
+        counts["forward_fallback_rows"] += bad.size
+        if bad.size:  # the guard: these outputs from the float product
+            idx = torch.from_numpy(bad)
+            bb = None if bias is None else bias.detach().float()[idx]
+            y[:, idx] = torch.nn.functional.linear(x.detach().float(), w[idx], bb)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x8, weight)
+        return y.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        x8, weight = ctx.saved_tensors
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = gy @ weight.to(gy.dtype)
+        if ctx.needs_input_grad[1]:
+            gw = _weight_grad(gy, x8, weight.dtype).to(gy.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = gy.sum(0)
+        return gx, gw, gb, None
+
+
+def _weight_grad(gy: torch.Tensor, x8: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``gy^T x`` with ``gy`` split per column into int8 digits; guard-failing columns run dense."""
+    g = gy.detach().float().contiguous()
+    n_out, n_in = g.shape[1], x8.shape[1]
+    digits, scale, ok = _split(g, False, dtype)
+    d = digits.shape[0]
+    gw = torch.empty((n_out, n_in), dtype=torch.float32)
+    step = _rows_per_chunk(d * n_in * 4)
+    flat = torch.empty(d * min(step, n_out) * n_in, dtype=torch.int32)
+    for i0 in range(0, n_out, step):
+        i1 = min(n_out, i0 + step)
+        buf = flat[:d * (i1 - i0) * n_in].view(d, i1 - i0, n_in)
+        for k in range(d):
+            torch._int_mm(digits[k].t()[i0:i1], x8, out=buf[k])
+        _combine(buf.numpy(), scale[i0:i1], np.empty(0), np.empty(0), gw[i0:i1].numpy())
+    bad = np.flatnonzero(~ok)
+    counts["weight_grad_rows"] += n_out - bad.size
+    counts["weight_grad_fallback_rows"] += bad.size
+    if bad.size:  # the guard: these rows of the gradient from the float product
+        idx = torch.from_numpy(bad)
+        gw[idx] = g[:, idx].t() @ x8.float()
+    return gw
+
+
+def int_split_linear(x2d: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear(x2d, weight, bias)`` for 0/1 ``x2d`` (the caller checked) through the integer split."""
+    return IntSplitLinear.apply(x2d, weight, bias, x2d.detach().to(torch.int8))
