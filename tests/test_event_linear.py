@@ -113,8 +113,15 @@ def test_non_binary_or_dense_input_runs_the_dense_product():
     assert torch.equal(y, F.linear(analog, forced.weight, forced.bias))
     auto = SeqLinear(128, 96)
     assert _path(auto(_spikes((700, 8, 128), 0.05, 0))) == "EventLinearBackward"
-    dense_binary = _path(auto(_spikes((700, 8, 128), 0.2, 0)))  # above max_event_density: no gather-sum
-    assert dense_binary == (INT8 if isp.fast_int8() else "AddmmBackward0")
+    assert _path(auto(_spikes((700, 8, 128), 0.2, 0))) == "AddmmBackward0"  # above max_event_density
+
+
+def test_rule_picks_the_int8_split_for_large_float32_layers_from_its_density():
+    big = SeqLinear(ev.INT8_MIN_FEATURES, ev.INT8_MIN_FEATURES)  # 16 x 2048 x 2048 = min_event_macs
+    assert _path(big(_spikes((2, 8, ev.INT8_MIN_FEATURES), 0.3, 0))) == (INT8 if isp.fast_int8() else "AddmmBackward0")
+    assert _path(big(_spikes((2, 8, ev.INT8_MIN_FEATURES), 0.05, 0))) == EVENTS  # sparse: the gather-sum
+    narrow = SeqLinear(ev.INT8_MIN_FEATURES, 1024)
+    assert _path(narrow(_spikes((4, 8, ev.INT8_MIN_FEATURES), 0.3, 0))) == "AddmmBackward0"  # int8 no faster there
 
 
 def test_rule_picks_events_for_sparse_spikes_on_large_enough_float_layers():

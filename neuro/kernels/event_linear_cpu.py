@@ -14,8 +14,8 @@ Sums run in a different order than the dense GEMM, so results equal the dense pa
 rounding (not bitwise).  :func:`spike_rows` is the cheap test that decides whether to use it.
 
 :func:`event_linear` is the one place that picks the path for 0/1 input: this gather-sum, the
-exact int8 split of :mod:`neuro.kernels.int_split_cpu` (faster from about 7% density on CPUs
-with AMX), or neither (the caller's dense product).
+exact int8 split of :mod:`neuro.kernels.int_split_cpu` (faster for large layers from about 9%
+density on CPUs with AMX), or neither (the caller's dense product).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ try:
 except ImportError:  # pragma: no cover - numba missing: available() says why
     intrinsic = None
 
-__all__ = ["INT8_MIN_DENSITY", "KERNELS", "EventLinear", "available", "chunk_rows", "event_linear", "spike_rows"]
+__all__ = ["INT8_MIN_DENSITY", "INT8_MIN_FEATURES", "KERNELS", "EventLinear", "available", "chunk_rows", "event_linear",
+           "spike_rows"]
 
 #: Columns per packed block (a compile-time constant of the kernel: 64 float32 = 4 cache lines).
 BLOCK = 64
@@ -347,9 +348,13 @@ class EventLinear(torch.autograd.Function):
 
 #: Kernels for 0/1 input: ``None`` lets :func:`event_linear` choose.
 KERNELS = (None, "int8", "gather")
-#: From this input density on, the int8 split beats the gather-sum on CPUs with AMX (float32, n = 4096:
-#: the gather-sum's time grows with the spikes, the four int8 GEMMs' does not; they cross near 7%).
-INT8_MIN_DENSITY = 0.07
+#: The int8 split's rule (float32 on CPUs with AMX), from 1-thread measurements of forward + weight gradient
+#: on Sapphire Rapids: its four int8 GEMMs cost about 0.55 of one float32 GEMM at n = 4096 (0.8 at 2048, about
+#: 1 at 1024), independent of density, while the gather-sum grows with the spikes.  It runs for layers with
+#: at least INT8_MIN_FEATURES inputs and outputs at density >= INT8_MIN_DENSITY (up to 1: it replaces the
+#: dense GEMM too); the gather-sum is as fast near 10% density at n = 2048 and 8% at n = 4096.
+INT8_MIN_FEATURES = 2048
+INT8_MIN_DENSITY = 0.09
 
 
 def event_linear(
@@ -361,8 +366,9 @@ def event_linear(
 
     The one place that chooses between the three paths.  ``x2d`` not 0/1: ``None``.  Otherwise,
     with ``kernel=None``: the int8 split (:mod:`neuro.kernels.int_split_cpu`) for float32 on CPUs
-    with AMX at density ``>= INT8_MIN_DENSITY`` (any density up to 1: it is a dense GEMM on exact
-    integers), else the gather-sum at density ``<= max_density``, else ``None``.
+    with AMX, at least ``INT8_MIN_FEATURES`` inputs and outputs and density ``>= INT8_MIN_DENSITY``
+    (any density up to 1: it is a dense GEMM on exact integers), else the gather-sum at density
+    ``<= max_density``, else ``None``.
     ``kernel="int8"`` runs the integer split at any density wherever it applies (float32, bfloat16,
     float16; not float64) and the gather-sum elsewhere; ``kernel="gather"`` only the gather-sum.
     """
@@ -374,7 +380,8 @@ def event_linear(
     ones = int(counted[1].sum())
     if kernel != "gather" and int_split_cpu.supported(x2d.dtype, x2d.shape[0]) and (
         kernel == "int8"
-        or (x2d.dtype == torch.float32 and int_split_cpu.fast_int8() and ones >= INT8_MIN_DENSITY * x2d.numel())
+        or (x2d.dtype == torch.float32 and min(weight.shape) >= INT8_MIN_FEATURES
+            and ones >= INT8_MIN_DENSITY * x2d.numel() and int_split_cpu.fast_int8())
     ):
         return int_split_cpu.int_split_linear(x2d, weight, bias)
     if ones > max_density * x2d.numel():

@@ -74,30 +74,40 @@ if njit is not None:
 
     @njit(parallel=True, nogil=True, cache=True)
     def _col_stats(bits, amax, esum, nnz, bad):  # type: ignore[no-untyped-def]
-        """Per column of ``bits``: as :func:`_row_stats`, column blocks of 64 in parallel."""
+        """Per column of ``bits``: as :func:`_row_stats`; row chunks in parallel, each with its own
+        partial results over all columns (contiguous, so the loop vectorizes), then reduced."""
         R, N = bits.shape
-        nblk = (N + 63) // 64
-        for b in prange(nblk):
-            lo = b * 64
-            w = min(N, lo + 64) - lo
-            m = np.zeros(64, np.int32)
-            es = np.zeros(64, np.int64)
-            c = np.zeros(64, np.int64)
-            nf = np.zeros(64, np.int64)
-            for r in range(R):
-                row = bits[r, lo:lo + w]
-                for j in range(w):
+        nch = min(R, 64) if R > 0 else 1
+        m = np.zeros((nch, N), np.int32)
+        es = np.zeros((nch, N), np.int64)
+        c = np.zeros((nch, N), np.int64)
+        nf = np.zeros((nch, N), np.int64)
+        for t in prange(nch):
+            mt, et, ct, ft = m[t], es[t], c[t], nf[t]
+            for r in range(t * R // nch, (t + 1) * R // nch):
+                row = bits[r]
+                for j in range(N):
                     v = row[j] & 0x7FFFFFFF
                     e = v >> 23
-                    m[j] = max(m[j], v)
+                    mt[j] = max(mt[j], v)
                     nz = v != 0
-                    es[j] += e * nz
-                    c[j] += nz
-                    nf[j] += e == 255
-            amax[lo:lo + w] = m[:w]
-            esum[lo:lo + w] = es[:w]
-            nnz[lo:lo + w] = c[:w]
-            bad[lo:lo + w] = nf[:w]
+                    et[j] += e * nz
+                    ct[j] += nz
+                    ft[j] += e == 255
+        for j in prange(N):
+            mm = 0
+            ee = 0
+            cc = 0
+            ff = 0
+            for t in range(nch):
+                mm = max(mm, m[t, j])
+                ee += es[t, j]
+                cc += c[t, j]
+                ff += nf[t, j]
+            amax[j] = mm
+            esum[j] = ee
+            nnz[j] = cc
+            bad[j] = ff
 
     @njit(nogil=True, cache=True, inline="always")
     def _digits(src, f, q, out, at):  # type: ignore[no-untyped-def]
@@ -107,8 +117,8 @@ if njit is not None:
         digit ``((q + 128) mod 256) - 128`` at a time (``q`` shrinks by ``256`` each time).
         """
         n = src.shape[0]
-        for j in range(n):
-            q[j] = np.int64(np.rint(np.float64(src[j]) * f[j]))
+        for j in range(n):  # round half to even by the 1.5 * 2^52 shift (|values| < 2^31): vectorizes, unlike rint
+            q[j] = np.int64((np.float64(src[j]) * f[j] + 6755399441055744.0) - 6755399441055744.0)
         for k in range(out.shape[0]):
             o = out[k, at]
             for j in range(n):
@@ -137,33 +147,32 @@ if njit is not None:
     def _combine(y, row_scale, col_scale, bias, out):  # type: ignore[no-untyped-def]
         """``out[a, i] = row_scale[a] * col_scale[i] * sum_k y[k, a, i] 256^k + bias[i]``.
 
-        The digit sum is exact in int64, the scales are powers of two (exact in float64), and the
-        bias adds in float64: one rounding to ``out``'s dtype in all.  ``row_scale`` or
-        ``col_scale`` (or ``bias``) of length 0 means none.
+        The digit sum runs in float64, exact while below 2^53 (``|sum| <= 2^31 * terms``: up to
+        2^22 terms; beyond, one float64 rounding before the final one), the scales are powers of
+        two, the bias adds in float64: one rounding to ``out``'s dtype that matters.  ``row_scale``
+        or ``col_scale`` (or ``bias``) of length 0 means none.
         """
         d = y.shape[0]
         A, N = out.shape
-        has_bias = bias.shape[0] > 0
-        has_rs = row_scale.shape[0] > 0
-        has_cs = col_scale.shape[0] > 0
+        ones_c = np.ones(N)
+        cs = col_scale if col_scale.shape[0] > 0 else ones_c
+        b = bias if bias.shape[0] > 0 else np.zeros(N)
         for a in prange(A):
-            acc = np.empty(N, np.int64)
-            top = y[d - 1, a]
-            for i in range(N):
-                acc[i] = top[i]
-            for k in range(d - 2, -1, -1):
-                yk = y[k, a]
-                for i in range(N):
-                    acc[i] = acc[i] * 256 + yk[i]
-            rs = row_scale[a] if has_rs else 1.0
+            rs = row_scale[a] if row_scale.shape[0] > 0 else 1.0
             oa = out[a]
-            for i in range(N):
-                v = np.float64(acc[i]) * rs
-                if has_cs:
-                    v *= col_scale[i]
-                if has_bias:
-                    v += bias[i]
-                oa[i] = v
+            if d == 4:
+                y0, y1, y2, y3 = y[0, a], y[1, a], y[2, a], y[3, a]
+                for i in range(N):
+                    v = ((np.float64(y3[i]) * 256.0 + y2[i]) * 256.0 + y1[i]) * 256.0 + y0[i]
+                    oa[i] = v * (rs * cs[i]) + b[i]
+            else:
+                acc = np.zeros(N)
+                for k in range(d - 1, -1, -1):
+                    yk = y[k, a]
+                    for i in range(N):
+                        acc[i] = acc[i] * 256.0 + yk[i]
+                for i in range(N):
+                    oa[i] = acc[i] * (rs * cs[i]) + b[i]
 
 
 def fast_int8() -> bool:

@@ -39,11 +39,11 @@ class SeqLinear(nn.Linear):
     """``nn.Linear`` on ``[T, B, in]``: one matmul over all steps.
 
     On CPU, spike input (only 0 and 1) can skip the float GEMM (:func:`neuro.kernels.event_linear_cpu.event_linear`
-    picks the path): on CPUs with AMX (Sapphire Rapids and later), float32 layers at density
-    ``>= INT8_MIN_DENSITY`` (0.07) run the exact int8 split (:mod:`neuro.kernels.int_split_cpu`:
+    picks the path): on CPUs with AMX (Sapphire Rapids and later), float32 layers of at least
+    2048 x 2048 at density ``>= 0.09`` run the exact int8 split (:mod:`neuro.kernels.int_split_cpu`:
     weights and output gradients split into four int8 digits, products exact in integers, one
-    rounding); below that, or without AMX, density ``<= max_event_density`` runs the event-driven
-    gather-sum (sums of selected weight / gradient rows).  Results equal the dense product to
+    rounding); otherwise density ``<= max_event_density`` runs the event-driven gather-sum (sums of
+    selected weight / gradient rows).  Results equal the dense product to
     float rounding (the int8 split is usually closer to exact); the input is read once to check it.
 
     ``event_driven``:
