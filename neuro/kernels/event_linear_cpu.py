@@ -72,8 +72,9 @@ if njit is not None and intrinsic is not None:
         return sig, codegen
 
     @njit(parallel=True, nogil=True, cache=True)
-    def _count_binary(bits, one, neg_zero, cnt):  # type: ignore[no-untyped-def]
-        """Ones per row into ``cnt``; returns the number of rows holding a value other than 0/1.
+    def _count_binary(bits, one, neg_zero, cnt, out8):  # type: ignore[no-untyped-def]
+        """Ones per row into ``cnt`` and the input as int8 0/1 into ``out8``; returns the number of
+        rows holding a value other than 0/1.
 
         ``bits`` is the input's raw bit patterns (so one kernel serves every float dtype): ``one``
         is 1.0's pattern, zero is 0 and ``neg_zero`` is -0.0's.  Branch-free, so it vectorizes.
@@ -82,11 +83,14 @@ if njit is not None and intrinsic is not None:
         bad = np.zeros(R, np.int64)
         for r in prange(R):
             row = bits[r]
+            o = out8[r]
             c = 0
             other = 0
             for k in range(n):
                 v = row[k]
-                c += v == one
+                is_one = v == one
+                o[k] = is_one
+                c += is_one
                 other += (v != one) & (v != 0) & (v != neg_zero)
             cnt[r] = c
             bad[r] = other > 0
@@ -241,8 +245,9 @@ def _bits(value: float, dtype: torch.dtype) -> int:
     return int(torch.tensor([value], dtype=dtype).view(_INT_VIEW[dtype]).item())
 
 
-def _binary_counts(x2d: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
-    """The raw bits of ``x2d`` and its ones per row, or ``None`` when it holds a value other than 0/1.
+def _binary_counts(x2d: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor] | None:
+    """The raw bits of ``x2d``, its ones per row and ``x2d`` as int8, or ``None`` when it holds a
+    value other than 0/1.
 
     One parallel pass that compares bit patterns, so float32, float64, bfloat16 and float16 are
     read without conversion.
@@ -250,9 +255,10 @@ def _binary_counts(x2d: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
     dtype = x2d.dtype
     bits = x2d.detach().contiguous().view(_INT_VIEW[dtype]).numpy()
     cnt = np.empty(bits.shape[0], np.int64)
-    if _count_binary(bits, _bits(1.0, dtype), _bits(-0.0, dtype), cnt):
+    x8 = torch.empty(bits.shape, dtype=torch.int8)
+    if _count_binary(bits, _bits(1.0, dtype), _bits(-0.0, dtype), cnt, x8.numpy()):
         return None
-    return bits, cnt
+    return bits, cnt, x8
 
 
 def _fill(bits: np.ndarray, cnt: np.ndarray, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +275,7 @@ def spike_rows(x2d: torch.Tensor, max_density: float) -> tuple[np.ndarray, np.nd
     counted = _binary_counts(x2d)
     if counted is None or counted[1].sum() > max_density * x2d.numel():
         return None
-    return _fill(*counted, x2d.dtype)
+    return _fill(counted[0], counted[1], x2d.dtype)
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -383,7 +389,7 @@ def event_linear(
         or (x2d.dtype == torch.float32 and min(weight.shape) >= INT8_MIN_FEATURES
             and ones >= INT8_MIN_DENSITY * x2d.numel() and int_split_cpu.fast_int8())
     ):
-        return int_split_cpu.int_split_linear(x2d, weight, bias)
+        return int_split_cpu.IntSplitLinear.apply(x2d, weight, bias, counted[2])
     if ones > max_density * x2d.numel():
         return None
-    return EventLinear.apply(x2d, weight, bias, *_fill(*counted, x2d.dtype))
+    return EventLinear.apply(x2d, weight, bias, *_fill(counted[0], counted[1], x2d.dtype))
