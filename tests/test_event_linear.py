@@ -148,8 +148,9 @@ def test_forced_half_precision_adds_in_float32():
     torch.testing.assert_close(layer.weight.grad.float(), x.float().reshape(-1, 100).sum(0).expand(80, 100))
 
 
-def test_no_grad_and_inference_mode_work():
-    layer = SeqLinear(96, 64, event_driven=True)
+@pytest.mark.parametrize("kernel", ["gather", "int8"])
+def test_no_grad_and_inference_mode_work(kernel):
+    layer = SeqLinear(96, 64, event_driven=kernel)
     x = _spikes((3, 2, 96), 0.1, 5)
     with torch.inference_mode():
         y = layer(x)
