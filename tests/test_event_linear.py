@@ -269,3 +269,18 @@ def test_int8_rule_float64_never_and_bad_modes_rejected():
     assert not isp.supported(torch.float32, 2**24) and not isp.supported(torch.float64, 10)  # int32 sums; fp64
     with pytest.raises(ConfigError, match="event_driven"):
         SeqLinear(4, 4, event_driven="fast")
+
+
+def test_int8_split_without_bias_and_with_no_rows():
+    layer = SeqLinear(70, 65, bias=False, event_driven="int8")
+    x = _spikes((5, 3, 70), 0.2, 13)
+    y = layer(x)
+    assert _path(y) == INT8
+    torch.testing.assert_close(y, F.linear(x, layer.weight), atol=1e-6, rtol=1e-6)
+    y.sum().backward()
+    torch.testing.assert_close(layer.weight.grad, x.reshape(-1, 70).sum(0).expand(65, 70))
+    empty = SeqLinear(70, 65, event_driven="int8")
+    y = empty(torch.zeros(3, 0, 70))  # batch of 0: no rows
+    assert y.shape == (3, 0, 65) and _path(y) == INT8
+    y.sum().backward()
+    assert torch.count_nonzero(empty.weight.grad) == 0 and torch.count_nonzero(empty.bias.grad) == 0
