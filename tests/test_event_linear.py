@@ -120,6 +120,9 @@ def test_rule_picks_the_int8_split_for_large_float32_layers_from_its_density():
     big = SeqLinear(ev.INT8_MIN_FEATURES, ev.INT8_MIN_FEATURES)  # 16 x 2048 x 2048 = min_event_macs
     assert _path(big(_spikes((2, 8, ev.INT8_MIN_FEATURES), 0.3, 0))) == (INT8 if isp.fast_int8() else "AddmmBackward0")
     assert _path(big(_spikes((2, 8, ev.INT8_MIN_FEATURES), 0.05, 0))) == EVENTS  # sparse: the gather-sum
+    half = SeqLinear(ev.INT8_MIN_FEATURES, ev.INT8_MIN_FEATURES).half()  # no AMX float16 GEMM on most CPUs
+    assert _path(half(_spikes((2, 8, ev.INT8_MIN_FEATURES), 0.3, 0, torch.float16))) == (
+        INT8 if isp.fast_int8() else "AddmmBackward0")
     narrow = SeqLinear(ev.INT8_MIN_FEATURES, 1024)
     assert _path(narrow(_spikes((4, 8, ev.INT8_MIN_FEATURES), 0.3, 0))) == "AddmmBackward0"  # int8 no faster there
 

@@ -34,8 +34,8 @@ try:
 except ImportError:  # pragma: no cover - numba missing: available() says why
     intrinsic = None
 
-__all__ = ["INT8_MIN_DENSITY", "INT8_MIN_FEATURES", "KERNELS", "EventLinear", "available", "chunk_rows", "event_linear",
-           "spike_rows"]
+__all__ = ["INT8_AUTO_DTYPES", "INT8_MIN_DENSITY", "INT8_MIN_FEATURES", "KERNELS", "EventLinear", "available",
+           "chunk_rows", "event_linear", "spike_rows"]
 
 #: Columns per packed block (a compile-time constant of the kernel: 64 float32 = 4 cache lines).
 BLOCK = 64
@@ -361,6 +361,10 @@ KERNELS = (None, "int8", "gather")
 #: dense GEMM too); the gather-sum is as fast near 10% density at n = 2048 and 8% at n = 4096.
 INT8_MIN_FEATURES = 2048
 INT8_MIN_DENSITY = 0.09
+#: The dtypes the rule gives the int8 split: float16 too (three digits; at n = 4096, 10% density, one
+#: thread: 1.7 s forward + weight gradient against 3.4 s for the dense float16 GEMM, which has no AMX
+#: on Sapphire Rapids), not bfloat16 (two digits cost more than its AMX GEMM: 2.3 s vs 1.3 s).
+INT8_AUTO_DTYPES = (torch.float32, torch.float16)
 
 
 def event_linear(
@@ -371,8 +375,8 @@ def event_linear(
     ``None`` when neither runs (then nothing was computed and the caller runs the dense product).
 
     The one place that chooses between the three paths.  ``x2d`` not 0/1: ``None``.  Otherwise,
-    with ``kernel=None``: the int8 split (:mod:`neuro.kernels.int_split_cpu`) for float32 on CPUs
-    with AMX, at least ``INT8_MIN_FEATURES`` inputs and outputs and density ``>= INT8_MIN_DENSITY``
+    with ``kernel=None``: the int8 split (:mod:`neuro.kernels.int_split_cpu`) for float32 and
+    float16 on CPUs with AMX, at least ``INT8_MIN_FEATURES`` inputs and outputs and density ``>= INT8_MIN_DENSITY``
     (any density up to 1: it is a dense GEMM on exact integers), else the gather-sum at density
     ``<= max_density``, else ``None``.
     ``kernel="int8"`` runs the integer split at any density wherever it applies (float32, bfloat16,
@@ -386,7 +390,7 @@ def event_linear(
     ones = int(counted[1].sum())
     if kernel != "gather" and int_split_cpu.supported(x2d.dtype, x2d.shape[0]) and (
         kernel == "int8"
-        or (x2d.dtype == torch.float32 and min(weight.shape) >= INT8_MIN_FEATURES
+        or (x2d.dtype in INT8_AUTO_DTYPES and min(weight.shape) >= INT8_MIN_FEATURES
             and ones >= INT8_MIN_DENSITY * x2d.numel() and int_split_cpu.fast_int8())
     ):
         return int_split_cpu.IntSplitLinear.apply(x2d, weight, bias, counted[2])

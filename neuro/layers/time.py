@@ -39,19 +39,20 @@ class SeqLinear(nn.Linear):
     """``nn.Linear`` on ``[T, B, in]``: one matmul over all steps.
 
     On CPU, spike input (only 0 and 1) can skip the float GEMM (:func:`neuro.kernels.event_linear_cpu.event_linear`
-    picks the path): on CPUs with AMX (Sapphire Rapids and later), float32 layers of at least
-    2048 x 2048 at density ``>= 0.09`` run the exact int8 split (:mod:`neuro.kernels.int_split_cpu`:
-    weights and output gradients split into four int8 digits, products exact in integers, one
+    picks the path): on CPUs with AMX (Sapphire Rapids and later), float32 and float16 layers of at
+    least 2048 x 2048 at density ``>= 0.09`` run the exact int8 split (:mod:`neuro.kernels.int_split_cpu`:
+    weights and output gradients split into int8 digits, products exact in integers, one
     rounding); otherwise density ``<= max_event_density`` runs the event-driven gather-sum (sums of
-    selected weight / gradient rows).  Results equal the dense product to
-    float rounding (the int8 split is usually closer to exact); the input is read once to check it.
+    selected weight / gradient rows, added in float32 or float64).  Results equal the dense product
+    to float rounding (the int8 split is usually closer to exact); the input is read once to check it.
 
     ``event_driven``:
 
-    - ``None`` (default): the rule above for float32/float64 layers of at least 64 x 64 and calls of
-      at least ``min_event_macs`` multiply-adds, outside autocast; otherwise the dense product.
-    - ``True``: the same choice for any size and float dtype (bfloat16/float16 take the gather-sum,
-      adding in float32), with no density limit on the gather-sum.
+    - ``None`` (default): the rule above for float32/float64/float16 layers of at least 64 x 64 and
+      calls of at least ``min_event_macs`` multiply-adds, outside autocast; otherwise (and for
+      bfloat16, whose AMX GEMM is faster) the dense product.
+    - ``True``: the same choice for any size and float dtype (bfloat16 takes the gather-sum, adding
+      in float32), with no density limit on the gather-sum.
     - ``"int8"``: the int8 split whenever the input is 0/1 (float32/bfloat16/float16; float64 takes
       the gather-sum); ``"gather"``: the gather-sum whenever the input is 0/1.
     - ``False``: always the dense product.
@@ -79,7 +80,7 @@ class SeqLinear(nn.Linear):
         if event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
             return False
         if event_driven is None and (
-            x.dtype not in (torch.float32, torch.float64)
+            x.dtype not in (torch.float32, torch.float64, torch.float16)
             or min(self.in_features, self.out_features) < 64
             or x.numel() * self.out_features < self.min_event_macs
             or torch.is_autocast_enabled("cpu")
