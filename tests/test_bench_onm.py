@@ -32,6 +32,8 @@ def test_open_neuromorphic_workload_json_has_one_record_per_size_and_dtype(capsy
     f32 = res["records"][0]
     rows = {r["name"]: r for r in f32["rows"]}
     assert rows["neuro"]["spikes_equal"] and rows["neuro (dense GEMM)"]["spikes_equal"]
+    assert rows["neuro (int8 split, forced)"]["spike_mismatch"] < 1e-3
+    assert rows["neuro (gather-sum, forced)"]["spike_mismatch"] < 1e-3
     assert rows["snntorch"]["available"] and rows["snntorch"]["fwd_bwd_s"] > 0
     assert not rows["spikingjelly (cuda, triton)"]["available"] and rows["spikingjelly (cuda, triton)"]["reason"]
     assert "norse" not in rows  # --only
@@ -43,8 +45,10 @@ def test_open_neuromorphic_workload_json_has_one_record_per_size_and_dtype(capsy
     assert f32["fastest_peer"] == fastest["name"]
     assert f32["speedup_vs_fastest_peer"] == pytest.approx(fastest["fwd_bwd_s"] / rows["neuro"]["fwd_bwd_s"])
     bf16 = [i.name for i in implementations(torch.device("cpu"), torch.bfloat16, ("snntorch",))]
-    assert bf16 == ["neuro", "neuro (dense GEMM)", "neuro (event-driven, forced)", "snntorch",
-                    "limit: Linear alone (MKL/oneDNN GEMM)"]  # bf16 defaults to dense GEMMs: the other path is shown
+    assert bf16 == ["neuro", "neuro (dense GEMM)", "neuro (gather-sum, forced)", "neuro (int8 split, forced)",
+                    "snntorch", "limit: Linear alone (MKL/oneDNN GEMM)"]  # every CPU path for 0/1 input is shown
+    f64 = [i.name for i in implementations(torch.device("cpu"), torch.float64, ("snntorch",))]
+    assert "neuro (int8 split, forced)" not in f64 and "neuro (gather-sum, forced)" in f64
 
 
 def test_bad_options_raise_config_errors_naming_them():

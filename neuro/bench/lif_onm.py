@@ -12,7 +12,8 @@ MKL/oneDNN on CPU, cuBLAS on CUDA) and the LIF's memory traffic at the device's 
 (six passes over ``[T, B, n]``: forward reads the drive, writes spikes and the saved membrane;
 backward reads the gradient and the membrane and writes the drive's gradient), measured with a
 large tensor copy.  ``ratio_to_limit`` is neuro's forward+backward time over their sum; below 1
-means neuro beats the dense GEMM (on CPU it adds only the rows that spiked).
+means neuro beats the dense GEMM (on CPU the product with 0/1 input runs as exact int8 GEMMs or
+as sums of the rows that spiked; the forced rows show each path).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _peer(name: str, factory: Callable[[], Run | None]) -> Impl:
     return Impl(name, "peer", make)
 
 
-def _neuro(event_driven: bool | None, dev: torch.device, dtype: torch.dtype) -> Callable[[nn.Linear], Run]:
+def _neuro(event_driven: bool | str | None, dev: torch.device, dtype: torch.dtype) -> Callable[[nn.Linear], Run]:
     def make(lin: nn.Linear) -> Run:
         layer = SeqLinear(lin.in_features, lin.out_features, event_driven=event_driven).to(dev, dtype)
         layer.load_state_dict(lin.state_dict())
@@ -195,9 +196,11 @@ def implementations(dev: torch.device, dtype: torch.dtype, only: tuple[str, ...]
 
     rows = [Impl("neuro", "neuro", _neuro(None, dev, dtype))]
     if cpu:
+        # every path for 0/1 input, whichever the default picks
         rows.append(Impl("neuro (dense GEMM)", "neuro", _neuro(False, dev, dtype)))
-        if dtype not in (torch.float32, torch.float64):  # the default runs dense there: show the other path
-            rows.append(Impl("neuro (event-driven, forced)", "neuro", _neuro(True, dev, dtype)))
+        rows.append(Impl("neuro (gather-sum, forced)", "neuro", _neuro("gather", dev, dtype)))
+        if dtype != torch.float64:  # 53-bit significands: never split into int8
+            rows.append(Impl("neuro (int8 split, forced)", "neuro", _neuro("int8", dev, dtype)))
     peers = _spikingjelly(dev) if wanted("spikingjelly") else []
     peers += [
         _peer("norse", lambda: _norse(TAU, dev)),

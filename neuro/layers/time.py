@@ -38,24 +38,41 @@ def split_time(y: torch.Tensor, T: int) -> torch.Tensor:
 class SeqLinear(nn.Linear):
     """``nn.Linear`` on ``[T, B, in]``: one matmul over all steps.
 
-    On CPU, spike input (only 0 and 1) at density ``<= max_event_density`` runs event-driven
-    (:mod:`neuro.kernels.event_linear_cpu`): the product and the weight gradient become sums of
-    selected weight / gradient rows, with results equal to the dense product to float rounding.
-    ``event_driven=None`` (default) tries it for float32/float64 layers of at least 64 x 64 and calls
-    of at least ``min_event_macs`` multiply-adds, outside autocast; ``True`` tries it for any size,
-    density and float dtype (bfloat16/float16 add up in float32); ``False`` always runs the dense
-    product.  The check reads the input once (stopping early on real values); the pattern found
-    is reused by the backward pass.
+    On CPU, spike input (only 0 and 1) can skip the float GEMM (:func:`neuro.kernels.event_linear_cpu.event_linear`
+    picks the path): on CPUs with AMX (Sapphire Rapids and later), float32 and float16 layers of at
+    least 2048 x 2048 at density ``>= 0.09`` run the exact int8 split (:mod:`neuro.kernels.int_split_cpu`:
+    weights and output gradients split into int8 digits, products exact in integers, one
+    rounding); otherwise density ``<= max_event_density`` runs the event-driven gather-sum (sums of
+    selected weight / gradient rows, added in float32 or float64).  Results equal the dense product
+    to float rounding (the int8 split is usually closer to exact); the input is read once to check it.
+
+    ``event_driven``:
+
+    - ``None`` (default): the rule above for float32/float64/float16 layers of at least 64 x 64 and
+      calls of at least ``min_event_macs`` multiply-adds, outside autocast; otherwise (and for
+      bfloat16, whose AMX GEMM is faster) the dense product.
+    - ``True``: the same choice for any size and float dtype (bfloat16 takes the gather-sum, adding
+      in float32), with no density limit on the gather-sum.
+    - ``"int8"``: the int8 split whenever the input is 0/1 (float32/bfloat16/float16; float64 takes
+      the gather-sum); ``"gather"``: the gather-sum whenever the input is 0/1.
+    - ``False``: always the dense product.
+
+    Non-0/1 input always runs the dense product.  The pattern or int8 copy of the input found in the
+    forward pass is reused by the backward pass.
     """
 
-    #: Above this fraction of ones the dense GEMM is faster (the two cross near 12% on AVX-512 CPUs).
+    #: Above this fraction of ones the dense GEMM is faster than the gather-sum (they cross near 12% on AVX-512 CPUs).
     max_event_density = 0.12
     #: Below this many multiply-adds per call the event path's fixed cost (~0.5 ms) exceeds the GEMM.
     min_event_macs = 2**26
+    #: The values ``event_driven`` takes.
+    modes = (None, True, False, "int8", "gather")
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
-                 event_driven: bool | None = None) -> None:
+                 event_driven: bool | str | None = None) -> None:
         super().__init__(in_features, out_features, bias, device, dtype)
+        if not (event_driven is None or isinstance(event_driven, bool) or event_driven in ("int8", "gather")):
+            raise ConfigError(f"SeqLinear(event_driven=...) must be one of {self.modes}, got {event_driven!r}")
         self.event_driven = event_driven
 
     def _try_events(self, x: torch.Tensor) -> bool:
@@ -63,7 +80,7 @@ class SeqLinear(nn.Linear):
         if event_driven is False or x.device.type != "cpu" or x.dtype != self.weight.dtype:
             return False
         if event_driven is None and (
-            x.dtype not in (torch.float32, torch.float64)
+            x.dtype not in (torch.float32, torch.float64, torch.float16)
             or min(self.in_features, self.out_features) < 64
             or x.numel() * self.out_features < self.min_event_macs
             or torch.is_autocast_enabled("cpu")
@@ -82,8 +99,10 @@ class SeqLinear(nn.Linear):
         if self._try_events(x):
             from neuro.kernels.event_linear_cpu import event_linear
 
-            limit = 1.0 if getattr(self, "event_driven", None) else self.max_event_density
-            y = event_linear(x.reshape(-1, self.in_features), self.weight, self.bias, limit)
+            mode = getattr(self, "event_driven", None)
+            limit = self.max_event_density if mode is None else 1.0
+            kernel = mode if isinstance(mode, str) else None
+            y = event_linear(x.reshape(-1, self.in_features), self.weight, self.bias, limit, kernel)
             if y is not None:
                 return y.reshape(*x.shape[:-1], self.out_features)
         return super().forward(x)
