@@ -70,6 +70,25 @@ def _cache_file(kind: str, root: Path, settings: dict[str, Any]) -> Path:
     return cache_root() / "fsdd_features" / f"{kind}-{key}.npz"
 
 
+def _cached(kind: str, audio, enc, compute) -> dict[str, np.ndarray]:
+    """The arrays ``compute()`` returns for the recordings of ``audio``, plus ``y`` and ``speakers``,
+    read from the cache file of ``kind`` when it holds the same recordings, else computed and written
+    there (keyed on every setting the encoder ended up with, so a changed default never reads stale data)."""
+    settings = {"encoder": {k: v for k, v in vars(enc).items() if isinstance(v, int | float | str)}} if enc else {}
+    cache = _cache_file(kind, audio.root.resolve(), settings)
+    names = [f.name for f, _, _ in audio.items]
+    if cache.exists():
+        with np.load(cache) as z:
+            if list(z["names"]) == names:
+                return {k: z[k] for k in z.files if k != "names"}
+    arrays = compute() | {"y": np.array(audio.targets), "speakers": np.array([s for _, _, s in audio.items])}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.stem + f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, names=np.array(names), **arrays)
+    os.replace(tmp, cache)
+    return arrays
+
+
 def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | None = None):
     """``(X [recordings, features], digits, speakers)`` for one feature set, cached under the cache root.
 
@@ -79,39 +98,31 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
     from neuro.datasets.audio import CochleaEncoder, binned_counts, log_mel
     from neuro.datasets.public import read_wav
 
-    if kind not in FEATURES:
-        raise ConfigError(f"unknown feature set {kind!r}; expected one of {', '.join(FEATURES)}")
-    audio = FSDD(root)
-    enc = CochleaEncoder(**(ENCODERS.get(kind, {}) if encoder is None else encoder)) if kind in ENCODERS else None
-    # keyed on every setting the encoder ended up with, so a changed default never reads stale features
-    settings = {"encoder": {k: v for k, v in vars(enc).items() if isinstance(v, int | float | str)}} if enc else {}
-    cache = _cache_file(kind, audio.root.resolve(), settings)
-    names = [f.name for f, _, _ in audio.items]
-    if cache.exists():
-        with np.load(cache) as z:
-            if list(z["names"]) == names:
-                return z["X"], z["y"], z["speakers"]
+    if kind not in FEATURES or kind.startswith("gru-"):
+        flat = [k for k in FEATURES if not k.startswith("gru-")]
+        raise ConfigError(f"unknown feature set {kind!r}; expected one of {', '.join(flat)} (gru-*: fsdd_sequences)")
     if kind == "logmel-cmn":
         X, y, spk = fsdd_features(root, "logmel")
         X3 = X.reshape(len(X), 40, -1)
         return (X3 - X3.mean(2, keepdims=True)).reshape(len(X), -1), y, spk
-    if kind == "logmel":
-        X = np.stack([log_mel(*read_wav(f)) for f, _, _ in audio.items])
-    else:
-        spiking = SpikingFSDD(root, encoder=enc)
-        feats = []
-        for i, (f, _, _) in enumerate(audio.items):
-            wave, rate = read_wav(f)
-            duration_us = len(wave) / rate * 1e6
-            feats.append(np.log1p(binned_counts(spiking.events(i), duration_us, enc.n_channels)))
-        X = np.stack(feats)
-    X = X.reshape(len(X), -1).astype(np.float32)
-    y, spk = np.array(audio.targets), np.array([s for _, _, s in audio.items])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.stem + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, X=X, y=y, speakers=spk, names=np.array(names))
-    os.replace(tmp, cache)
-    return X, y, spk
+    audio = FSDD(root)
+    enc = CochleaEncoder(**(ENCODERS.get(kind, {}) if encoder is None else encoder)) if kind in ENCODERS else None
+
+    def compute() -> dict[str, np.ndarray]:
+        if kind == "logmel":
+            X = np.stack([log_mel(*read_wav(f)) for f, _, _ in audio.items])
+        else:
+            spiking = SpikingFSDD(root, encoder=enc)
+            feats = []
+            for i, (f, _, _) in enumerate(audio.items):
+                wave, rate = read_wav(f)
+                duration_us = len(wave) / rate * 1e6
+                feats.append(np.log1p(binned_counts(spiking.events(i), duration_us, enc.n_channels)))
+            X = np.stack(feats)
+        return {"X": X.reshape(len(X), -1).astype(np.float32)}
+
+    z = _cached(kind, audio, enc, compute)
+    return z["X"], z["y"], z["speakers"]
 
 
 def fsdd_sequences(root=None, kind: str = "gru-logmel"):
@@ -121,33 +132,25 @@ def fsdd_sequences(root=None, kind: str = "gru-logmel"):
     from neuro.datasets.audio import CochleaEncoder, audio_frames, log_mel_frames
     from neuro.datasets.public import read_wav
 
+    if kind not in ("gru-logmel", "gru-spikes"):
+        raise ConfigError(f"unknown sequence reference {kind!r}; expected gru-logmel or gru-spikes")
     audio = FSDD(root)
     enc = CochleaEncoder() if kind == "gru-spikes" else None
-    settings = {"encoder": {k: v for k, v in vars(enc).items() if isinstance(v, int | float | str)}} if enc else {}
-    cache = _cache_file(kind, audio.root.resolve(), settings)
-    names = [f.name for f, _, _ in audio.items]
-    if cache.exists():
-        with np.load(cache) as z:
-            if list(z["names"]) == names:
-                return z["frames"], z["lengths"], z["y"], z["speakers"]
-    if kind == "gru-logmel":
-        seqs = []
-        for f, _, _ in audio.items:
-            m = log_mel_frames(*read_wav(f))
-            seqs.append(m - m.mean(0, keepdims=True))
-    elif kind == "gru-spikes":
-        spiking, tf = SpikingFSDD(root, encoder=enc), audio_frames(t0="first")
-        seqs = [np.log1p(tf(spiking.events(i))) for i in range(len(audio.items))]
-    else:
-        raise ConfigError(f"unknown sequence reference {kind!r}; expected gru-logmel or gru-spikes")
-    frames = np.concatenate(seqs).astype(np.float32)
-    lengths = np.array([len(q) for q in seqs], np.int64)
-    y, spk = np.array(audio.targets), np.array([s for _, _, s in audio.items])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.stem + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, frames=frames, lengths=lengths, y=y, speakers=spk, names=np.array(names))
-    os.replace(tmp, cache)
-    return frames, lengths, y, spk
+
+    def compute() -> dict[str, np.ndarray]:
+        if kind == "gru-logmel":
+            seqs = []
+            for f, _, _ in audio.items:
+                m = log_mel_frames(*read_wav(f))
+                seqs.append(m - m.mean(0, keepdims=True))
+        else:
+            spiking, tf = SpikingFSDD(root, encoder=enc), audio_frames(t0="first")
+            seqs = [np.log1p(tf(spiking.events(i))) for i in range(len(audio.items))]
+        return {"frames": np.concatenate(seqs).astype(np.float32),
+                "lengths": np.array([len(q) for q in seqs], np.int64)}
+
+    z = _cached(kind, audio, enc, compute)
+    return z["frames"], z["lengths"], z["y"], z["speakers"]
 
 
 def _gru_batches(frames, offsets, lengths, idx):
