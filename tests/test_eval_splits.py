@@ -265,6 +265,14 @@ def test_fsdd_encoder_choice_is_recorded(fsdd_run):
     default = load_splits("fsdd", root, ["carol"]).record["encoding"]["encoder"]
     assert (plain["channel_norm"], plain["floor"]) == (0.0, 0.3)
     assert (default["channel_norm"], default["floor"]) == (1.0, 0.1)
+    inner = load_splits("fsdd", root, ["carol"], encoder="inner-ear")
+    assert inner.record["encoding"]["encoder"]["kind"] == "inner-ear"
+    assert inner.record["encoding"]["encoder"]["n_fibres"] == 40
+    base = inner.test.base
+    assert type(base.encoder).__name__ == "InnerEarEncoder" and base.cache.name not in (
+        load_splits("fsdd", root, ["carol"]).test.base.cache.name,)
+    ev = base.events(0)
+    assert len(ev) > 0 and ev["x"].max() < 700
     with pytest.raises(ConfigError, match="unknown --encoder 'lauscher'"):
         load_splits("fsdd", root, ["carol"], encoder="lauscher")
 

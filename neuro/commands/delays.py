@@ -70,9 +70,10 @@ def _report(s: dict) -> None:
                arg("--model", choices=["delay_snn", "xylo_snn"], default="delay_snn",
                    help="delay_snn (140 channels, delays) or xylo_snn (14 channels, one recurrent population "
                         "that fits a Xylo core; --mode and --max-delay do not apply)"),
-               arg("--encoder", choices=["cochlea", "plain"], default="cochlea",
-                   help="audio to spikes: cochlea (channel-normalized filterbank) or plain (no channel normalization, "
-                        "floor 0.3)")])
+               arg("--encoder", choices=["cochlea", "plain", "inner-ear"], default="cochlea",
+                   help="audio to spikes: cochlea (channel-normalized filterbank), plain (no channel normalization, "
+                        "floor 0.3) or inner-ear (basilar membrane, hair cells and bushy cells: the model SHD "
+                        "was made with; about a second per recording the first time)")])
 def train_fsdd(args) -> int:
     from neuro.experiments.delays import train_delay_model, train_xylo_model
 

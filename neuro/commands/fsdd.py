@@ -10,10 +10,11 @@ from neuro.commands.registry import arg, command, print_json, print_table
          help="non-spiking references on FSDD (logistic regression, GRU), rotating the held-out test speaker",
          args=[arg("--root", default=None, help="data folder (default: $NEURO_DATA_DIR)"),
                arg("--features", nargs="+", default=None,
-                   choices=["logmel", "logmel-cmn", "spike-counts", "spike-counts-plain", "gru-logmel",
-                            "gru-spikes"],
+                   choices=["logmel", "logmel-cmn", "spike-counts", "spike-counts-plain", "spike-counts-inner-ear",
+                            "gru-logmel", "gru-spikes"],
                    help="references to score: logistic regression on a feature set, or a GRU on frames (gru-*) "
-                        "(default: the four logistic ones)"),
+                        "(default: logmel, logmel-cmn, spike-counts, spike-counts-plain; spike-counts-inner-ear "
+                        "encodes every recording with the inner-ear model first, about 40 minutes on one core)"),
                arg("--test-speakers", nargs="+", default=None,
                    help="test speakers to rotate through (default: every speaker)"),
                arg("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2],

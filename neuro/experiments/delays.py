@@ -25,9 +25,10 @@ NO_VALIDATION = "none"
 
 #: encoder settings that checkpoints written before they existed did not record, with the value those used
 RECORDED_BEFORE = {"channel_norm": 0.0}
-#: ``neuro train fsdd --encoder``: named CochleaEncoder settings (``cochlea`` is the default encoder;
-#: ``plain`` is the filterbank without channel normalization and with the higher floor it used to have)
-ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}}
+#: ``neuro train fsdd --encoder``: named encoder settings (``cochlea`` is the default encoder;
+#: ``plain`` is the filterbank without channel normalization and with the higher floor it used to have;
+#: ``inner-ear`` is the basilar-membrane, hair-cell and bushy-cell model SHD was made with)
+ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}, "inner-ear": {"kind": "inner-ear"}}
 
 
 class _Capped:
@@ -56,13 +57,25 @@ def _transform(encoding: dict[str, Any]):
 
 
 def encoder_settings(**overrides: Any) -> dict[str, Any]:
-    """Every argument of :class:`CochleaEncoder` (its defaults, then ``overrides``), as recorded in checkpoints."""
-    import inspect
+    """Every argument of the encoder ``overrides["kind"]`` names (default the cochlea filterbank): its
+    defaults, then ``overrides``, as recorded in checkpoints."""
+    from neuro.datasets.audio import encoder_defaults
 
-    from neuro.datasets.audio import CochleaEncoder
+    return encoder_defaults(overrides.get("kind", "cochlea")) | overrides
 
-    params = inspect.signature(CochleaEncoder.__init__).parameters
-    return {k: p.default for k, p in params.items() if k != "self"} | overrides
+
+def recorded_encoder(settings: dict[str, Any]):
+    """The encoder a checkpoint's recorded settings describe (filterbank settings written before an option
+    existed get the value they were made with)."""
+    from neuro.datasets.audio import make_encoder
+
+    if settings.get("kind", "cochlea") == "cochlea":
+        settings = {**RECORDED_BEFORE, **settings}
+    try:
+        return make_encoder(settings)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the checkpoint records encoder settings this version cannot build ({e}); "
+                          "re-train the model or use the version that wrote it") from None
 
 
 class _Frames(torch.utils.data.Dataset):
@@ -156,12 +169,11 @@ def load_splits(dataset: str, root, test_speakers: list[str] | None = None, seed
     tf = _transform(encoding)
     if dataset == "fsdd":
         from neuro.datasets import SpikingFSDD
-        from neuro.datasets.audio import CochleaEncoder
 
         if encoder not in ENCODERS:
             raise ConfigError(f"unknown --encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
         encoding["encoder"] = encoder_settings(**ENCODERS[encoder])
-        full = SpikingFSDD(root, encoder=CochleaEncoder(**encoding["encoder"]))
+        full = SpikingFSDD(root, encoder=recorded_encoder(encoding["encoder"]))
         full.encode_all(progress)
         test_speakers = test_speakers or ["yweweler"]
         unknown = set(test_speakers) - set(full.speakers)
@@ -365,10 +377,9 @@ def _eval_data(path, dataset: str, rec, root: Path | None, speakers, split: str)
         raise ConfigError("--speakers selects Free Spoken Digits speakers; use --split for shd and nmnist")
     if dataset == "fsdd":
         from neuro.datasets import SpikingFSDD
-        from neuro.datasets.audio import CochleaEncoder
 
         enc = rec["encoding"] if rec else {**ENCODING, "encoder": encoder_settings()}
-        full = SpikingFSDD(root, speakers=speakers, encoder=CochleaEncoder(**{**RECORDED_BEFORE, **enc["encoder"]}))
+        full = SpikingFSDD(root, speakers=speakers, encoder=recorded_encoder(enc["encoder"]))
         if speakers is not None:
             idx = list(range(len(full)))
         elif rec is not None:

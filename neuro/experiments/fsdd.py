@@ -27,6 +27,8 @@ FEATURES = {
     "logmel-cmn": "the same with each band's mean over the recording removed (cepstral mean normalization)",
     "spike-counts": "log(1 + spike counts) of the cochlea encoder, 140 bands x 10 equal parts of the recording",
     "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3)",
+    "spike-counts-inner-ear": "the same counts from the inner-ear encoder (basilar membrane, hair cells, bushy "
+                              "cells: the model SHD was made with)",
     "gru-logmel": "a GRU (128 units, output averaged over time) on log-mel frames (40 bands, 10 ms hop, each "
                   "band's mean removed), trained on every training speaker",
     "gru-spikes": "the same GRU on the delay model's input: the cochlea encoder's spikes in 140 bands and 10 ms "
@@ -36,8 +38,9 @@ FEATURES = {
 DEFAULT_FEATURES = ("logmel", "logmel-cmn", "spike-counts", "spike-counts-plain")
 #: the GRU references' fixed recipe (chosen once on validation speakers, not per split)
 GRU_RECIPE = {"hidden": 128, "epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4}
-#: the encoder settings of each spike-count feature set (the rest are CochleaEncoder's defaults)
-ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3}}
+#: the encoder settings of each spike-count feature set (``make_encoder``'s; the rest are the encoder's defaults)
+ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3},
+            "spike-counts-inner-ear": {"kind": "inner-ear"}}
 C_GRID = (0.01, 0.1, 1.0)
 
 
@@ -92,10 +95,10 @@ def _cached(kind: str, audio, enc, compute) -> dict[str, np.ndarray]:
 def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | None = None):
     """``(X [recordings, features], digits, speakers)`` for one feature set, cached under the cache root.
 
-    ``encoder`` overrides the :class:`CochleaEncoder` settings of a spike-count feature set.
+    ``encoder`` replaces the encoder settings of a spike-count feature set (as ``make_encoder`` reads them).
     """
     from neuro.datasets import FSDD, SpikingFSDD
-    from neuro.datasets.audio import CochleaEncoder, binned_counts, log_mel
+    from neuro.datasets.audio import binned_counts, log_mel, make_encoder
     from neuro.datasets.public import read_wav
 
     if kind not in FEATURES or kind.startswith("gru-"):
@@ -106,7 +109,7 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
         X3 = X.reshape(len(X), 40, -1)
         return (X3 - X3.mean(2, keepdims=True)).reshape(len(X), -1), y, spk
     audio = FSDD(root)
-    enc = CochleaEncoder(**(ENCODERS.get(kind, {}) if encoder is None else encoder)) if kind in ENCODERS else None
+    enc = make_encoder(ENCODERS[kind] if encoder is None else encoder) if kind in ENCODERS else None
 
     def compute() -> dict[str, np.ndarray]:
         if kind == "logmel":
