@@ -23,6 +23,7 @@ _EXPORTS = {
     "cache": ["CachedDataset"],
     "camera": ["ASLDVS", "CIFAR10DVS", "NCARS", "DVSGesture", "NCaltech101"],
     "collate": ["length_mask", "pad_time_major"],
+    "inner_ear": ["InnerEarEncoder"],
     "events": ["AUDIO_DTYPE", "CAMERA_DTYPE", "EventStream", "make_events", "to_dense", "to_sparse"],
     "prepared": ["fsdd_inputs", "nmnist_frames", "nmnist_inputs"],
     "public": ["FSDD", "MNIST", "NMNIST", "SHD", "SSC", "PermutedMNIST", "SpikingFSDD"],
@@ -40,9 +41,9 @@ _MODULE_OF = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = [  # every name of _EXPORTS (a test checks)
     "ASLDVS", "AUDIO_DTYPE", "CAMERA_DTYPE", "CIFAR10DVS", "CachedDataset", "CenterCrop", "ChannelShift",
     "CochleaEncoder", "Compose", "CropTime", "DVSGesture", "Decimation", "Denoise", "Downsample", "DropEvent",
-    "EventStream", "FSDD", "HotPixelFilter", "MNIST", "MergePolarities", "NCARS", "NCaltech101", "NMNIST",
-    "PermutedMNIST", "RandomCrop", "RandomFlipLR", "RandomFlipPolarity", "RandomFlipUD", "RefractoryPeriod", "SHD",
-    "SSC", "ShdFile", "SliceByEventCount", "SliceByTime", "SlicedDataset", "SpatialJitter", "SpikingFSDD",
+    "EventStream", "FSDD", "HotPixelFilter", "InnerEarEncoder", "MNIST", "MergePolarities", "NCARS", "NCaltech101",
+    "NMNIST", "PermutedMNIST", "RandomCrop", "RandomFlipLR", "RandomFlipPolarity", "RandomFlipUD", "RefractoryPeriod",
+    "SHD", "SSC", "ShdFile", "SliceByEventCount", "SliceByTime", "SlicedDataset", "SpatialJitter", "SpikingFSDD",
     "TimeJitter", "TimeSkew", "ToFrame", "ToTimesurface", "ToVoxelGrid", "UniformNoise", "detect_format",
     "fsdd_inputs", "length_mask", "make_events", "nmnist_frames", "nmnist_inputs", "pad_time_major", "read_aedat2",
     "read_aedat3", "read_aedat4", "read_events", "read_idx", "read_nmnist", "read_prophesee_dat",
@@ -95,6 +96,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs
         make_events,
         to_dense,
         to_sparse,
+    )
+    from neuro.datasets.inner_ear import (
+        InnerEarEncoder,
     )
     from neuro.datasets.prepared import (
         fsdd_inputs,
