@@ -124,3 +124,14 @@ def test_encoder_settings_name_their_kind_and_rebuild_the_encoder():
         recorded_encoder({"kind": "inner-ear", "channel_norm": 1.0})
     # the encoders' caches never collide: the kind is part of what SpikingFSDD hashes
     assert vars(make_encoder(inner))["kind"] == "inner-ear"
+
+
+def test_bench_audio_compares_with_lauscher_on_generated_sounds_without_the_data(tmp_path):
+    pytest.importorskip("lauscher", reason="lauscher is a test dependency (pip install -e '.[test]')")
+    from neuro.bench.audio import run_audio_bench
+
+    r = run_audio_bench(n=2, channels=16, root=tmp_path)
+    assert r["source"].startswith("generated sounds")
+    assert [x["recording"] for x in r["runs"]] == ["generated vowel 0", "generated vowel 1"]
+    assert r["equal_spikes"] is True and all(x["spikes"] > 0 for x in r["runs"])
+    assert r["speedup"] == min(x["lauscher_s"] / x["neuro_inner_ear_s"] for x in r["runs"])
