@@ -30,6 +30,16 @@ import numpy as np
 from neuro.datasets.events import make_events
 
 
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``wave`` sampled at ``rate`` Hz, at ``target`` Hz (polyphase filtering; unchanged when equal)."""
+    if rate == target:
+        return wave
+    from scipy.signal import resample_poly
+
+    g = np.gcd(int(rate), int(target))
+    return resample_poly(wave, target // g, rate // g)
+
+
 class CochleaEncoder:
     """Turn a waveform into SHD-style audio events."""
 
@@ -65,12 +75,7 @@ class CochleaEncoder:
         self.window = np.hanning(n_fft).astype(np.float32)
 
     def _resample(self, wave: np.ndarray, rate: int) -> np.ndarray:
-        if rate == self.sample_rate:
-            return wave.astype(np.float32)
-        from scipy.signal import resample_poly
-
-        g = np.gcd(rate, self.sample_rate)
-        return resample_poly(wave, self.sample_rate // g, rate // g).astype(np.float32)
+        return resample(wave, rate, self.sample_rate).astype(np.float32)
 
     def envelope(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Compressed band energies ``[frames, channels]`` (frames are ``hop_ms`` apart)."""

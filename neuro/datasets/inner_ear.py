@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from neuro.datasets.audio import resample
 from neuro.datasets.events import make_events
 from neuro.errors import DataError
 
@@ -61,12 +62,8 @@ class InnerEarEncoder:
     def prepare(self, wave: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
         """RMS-normalized, faded waveform (float64) and its sample rate."""
         x = np.asarray(wave, np.float64).ravel()
-        if self.sample_rate and rate != self.sample_rate:
-            from scipy.signal import resample_poly
-
-            g = np.gcd(int(rate), int(self.sample_rate))
-            x = resample_poly(x, self.sample_rate // g, rate // g)
-            rate = self.sample_rate
+        if self.sample_rate:
+            x, rate = resample(x, rate, self.sample_rate), self.sample_rate
         if len(x) < 4:
             raise DataError(f"a recording of {len(x)} samples is too short to encode; the inner-ear model "
                             "needs at least 4 samples")
