@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuro.datasets.audio import CochleaEncoder, encoder_defaults, make_encoder
+from neuro.datasets.audio import CochleaEncoder
+from neuro.datasets.encoders import encoder_defaults, make_encoder
 from neuro.datasets.inner_ear import InnerEarEncoder
 from neuro.errors import ConfigError, DataError
 

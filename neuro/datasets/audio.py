@@ -117,38 +117,6 @@ class CochleaEncoder:
         return make_events(t[order], chans[order])
 
 
-#: the encoders :func:`make_encoder` builds, by the ``kind`` recorded in their settings
-ENCODER_KINDS = ("cochlea", "inner-ear")
-
-
-def _encoder_class(kind: str):
-    if kind == "cochlea":
-        return CochleaEncoder
-    if kind == "inner-ear":
-        from neuro.datasets.inner_ear import InnerEarEncoder
-
-        return InnerEarEncoder
-    raise ValueError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
-
-
-def encoder_defaults(kind: str = "cochlea") -> dict:
-    """Every argument of the ``kind`` encoder with its default (``kind`` included, except for the cochlea
-    filterbank, whose recorded settings predate the key)."""
-    import inspect
-
-    params = inspect.signature(_encoder_class(kind).__init__).parameters
-    out = {k: p.default for k, p in params.items() if k != "self"}
-    return out if kind == "cochlea" else {"kind": kind} | out
-
-
-def make_encoder(settings: dict):
-    """The encoder that ``settings`` describe (as :func:`encoder_defaults` lists them; no ``kind``: the
-    cochlea filterbank)."""
-    settings = dict(settings)
-    kind = settings.pop("kind", "cochlea")
-    return _encoder_class(kind)(**settings)
-
-
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
                    f_max: float | None = None) -> np.ndarray:
     """Triangular filters ``[n_mels, n_fft // 2 + 1]`` equally spaced on the mel scale (HTK formula)."""

@@ -59,7 +59,7 @@ def _transform(encoding: dict[str, Any]):
 def encoder_settings(**overrides: Any) -> dict[str, Any]:
     """Every argument of the encoder ``overrides["kind"]`` names (default the cochlea filterbank): its
     defaults, then ``overrides``, as recorded in checkpoints."""
-    from neuro.datasets.audio import encoder_defaults
+    from neuro.datasets.encoders import encoder_defaults
 
     return encoder_defaults(overrides.get("kind", "cochlea")) | overrides
 
@@ -67,7 +67,7 @@ def encoder_settings(**overrides: Any) -> dict[str, Any]:
 def recorded_encoder(settings: dict[str, Any]):
     """The encoder a checkpoint's recorded settings describe (filterbank settings written before an option
     existed get the value they were made with)."""
-    from neuro.datasets.audio import make_encoder
+    from neuro.datasets.encoders import make_encoder
 
     if settings.get("kind", "cochlea") == "cochlea":
         settings = {**RECORDED_BEFORE, **settings}

@@ -98,7 +98,8 @@ def fsdd_features(root=None, kind: str = "logmel", encoder: dict[str, Any] | Non
     ``encoder`` replaces the encoder settings of a spike-count feature set (as ``make_encoder`` reads them).
     """
     from neuro.datasets import FSDD, SpikingFSDD
-    from neuro.datasets.audio import binned_counts, log_mel, make_encoder
+    from neuro.datasets.audio import binned_counts, log_mel
+    from neuro.datasets.encoders import make_encoder
     from neuro.datasets.public import read_wav
 
     if kind not in FEATURES or kind.startswith("gru-"):
