@@ -14,7 +14,7 @@ from neuro.commands.registry import arg, command, print_json, print_table
                             "gru-logmel", "gru-spikes"],
                    help="references to score: logistic regression on a feature set, or a GRU on frames (gru-*) "
                         "(default: logmel, logmel-cmn, spike-counts, spike-counts-plain; spike-counts-inner-ear "
-                        "encodes every recording with the inner-ear model first, about 40 minutes on one core)"),
+                        "encodes every recording with the inner-ear model first, about 35 minutes on one core)"),
                arg("--test-speakers", nargs="+", default=None,
                    help="test speakers to rotate through (default: every speaker)"),
                arg("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2],
