@@ -240,6 +240,38 @@ def test_fixed_input_length_makes_the_readout_independent_of_the_batch():
         DelaySNN(input_length=-1)
 
 
+def test_adaptive_hidden_neurons():
+    """``neuron="alif"``: with no threshold increase it computes exactly what the LIF model computes; with
+    one, the neurons fire less under the same input; Loihi refuses the adaptive threshold."""
+    from neuro.hardware.loihi.quantize import quantize
+    from neuro.neurons import ALIF
+
+    torch.manual_seed(0)
+    lif = DelaySNN(n_in=20, hidden=16, n_out=4, max_delay=4, mode="fixed").eval()
+    off = DelaySNN(n_in=20, hidden=16, n_out=4, max_delay=4, mode="fixed", neuron="alif", beta_a=0.0).eval()
+    on = DelaySNN(n_in=20, hidden=16, n_out=4, max_delay=4, mode="fixed", neuron="alif", tau_a=10.0,
+                  beta_a=0.5).eval()
+    off.load_state_dict(lif.state_dict())
+    on.load_state_dict(lif.state_dict())
+    cells = [m for m in on.net if isinstance(m, ALIF)]
+    assert len(cells) == 2 and cells[0].beta_a == 0.5 and cells[0].rho == pytest.approx(0.9)
+    x = torch.poisson(torch.full((40, 3, 20), 1.0))
+    spikes = {}
+    for name, m in (("lif", lif), ("off", off), ("on", on)):
+        rec = []
+        hook = m.net[2].register_forward_hook(lambda mod, inp, out: rec.append(out))  # noqa: B023
+        with torch.no_grad():
+            m(x)
+        hook.remove()
+        spikes[name] = rec[0]
+    assert torch.equal(spikes["off"], spikes["lif"]) and spikes["lif"].sum() > 50
+    assert spikes["on"].sum() < spikes["lif"].sum()
+    with pytest.raises(ConfigError, match="ALIF has no Loihi"):
+        quantize(on)
+    with pytest.raises(ConfigError, match="unknown hidden neuron"):
+        DelaySNN(neuron="izhikevich")
+
+
 def test_bench_delays_outputs_agree_with_reference():
     r = subprocess.run([sys.executable, "-m", "neuro", "bench", "delays", "--B", "4", "--T", "20", "--repeat", "1",
                         "--json"], capture_output=True, text=True, timeout=600)

@@ -288,6 +288,24 @@ def test_a_model_trained_on_the_inner_ear_encoder_is_scored_on_it(fsdd_run, tmp_
     assert sorted(p.name for p in (tmp_path / "cache" / "spiking_fsdd").iterdir()) == caches  # read, not re-encoded
 
 
+def test_neuron_alif_is_recorded_scored_in_float_and_refused_on_loihi(fsdd_run, tmp_path):
+    root = fsdd_run[0]
+    base = ["train", "fsdd", "--root", str(root), "--epochs", "1", "--hidden", "4", "--max-delay", "2",
+            "--batch-size", "8", "--test-speakers", "carol", "--val-speakers", "bob"]
+    rc, out, err = _run([*base, "--neuron", "alif", "--tau-a", "8", "--out", str(tmp_path / "run"), "--json"])
+    assert rc == 0, err
+    summary = json.loads(out)
+    config = read_checkpoint(tmp_path / "run" / "best.ckpt")["model_config"]
+    assert (config["neuron"], config["tau_a"], config["beta_a"]) == ("alif", 8.0, 0.2)
+    rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--json"])
+    assert rc == 0 and json.loads(out)["accuracy"] == pytest.approx(summary["test_accuracy"])
+    rc, out, err = _run(["eval", str(tmp_path / "run" / "best.ckpt"), "--backend", "loihi", "--json"])
+    assert rc == 2 and "ALIF has no Loihi" in err
+    rc, _, err = _run([*base, "--model", "xylo_snn", "--neuron", "alif", "--out", str(tmp_path / "x")])
+    assert rc == 2 and "--neuron alif applies to the delay model" in err
+    assert "neuron" not in read_checkpoint(fsdd_run[2])["model_config"]  # the default is not recorded
+
+
 def test_val_speakers_none_trains_on_every_training_speaker(tmp_path):
     """``--val-speakers none``: nothing validates, both training speakers train, and the model reported
     (and written as best.ckpt) is the last epoch's."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neuro.commands.options import nonnegative_int, output_dir, positive_float, positive_int
+from neuro.commands.options import nonnegative_float, nonnegative_int, output_dir, positive_float, positive_int
 from neuro.commands.registry import arg, command, print_json, print_outputs, print_table
 
 
@@ -41,6 +41,12 @@ def _train_args(hidden: int) -> list:
             help="learned, fixed random or no delays"),
         arg("--hidden", type=positive_int, default=hidden, help="neurons per hidden layer"),
         arg("--max-delay", type=nonnegative_int, default=24, help="largest synaptic delay in time steps"),
+        arg("--neuron", choices=["lif", "alif"], default="lif",
+            help="hidden neurons: lif, or alif (adaptive threshold; runs in float only, Loihi and NIR refuse it)"),
+        arg("--tau-a", type=positive_float, default=20.0,
+            help="with --neuron alif: time constant of the threshold adaptation, in time steps"),
+        arg("--beta-a", type=nonnegative_float, default=0.2,
+            help="with --neuron alif: threshold increase per spike"),
         arg("--out", type=output_dir, default=None, help="output folder (default runs/<dataset>-<mode>)"),
         arg("--seed", type=nonnegative_int, default=0, help="random seed (data split, initialization, batches)"),
         arg("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -75,8 +81,12 @@ def _report(s: dict) -> None:
                         "floor 0.3) or inner-ear (basilar membrane, hair cells and bushy cells: the model SHD "
                         "was made with; about a second per recording the first time)")])
 def train_fsdd(args) -> int:
+    from neuro.errors import ConfigError
     from neuro.experiments.delays import train_delay_model, train_xylo_model
 
+    if args.model == "xylo_snn" and args.neuron != "lif":
+        raise ConfigError("--neuron alif applies to the delay model; xylo_snn has Xylo's own neurons "
+                          "(leave --neuron out)")
     s = train_xylo_model(args) if args.model == "xylo_snn" else train_delay_model("fsdd", args)
     print_json(s) if args.json else _report(s)
     return 0

@@ -248,6 +248,8 @@ def train_delay_model(dataset: str, args) -> dict[str, Any]:
               "recordings ...", flush=True)
     config = {"n_in": 140, "hidden": args.hidden or 128, "n_out": n_out, "max_delay": args.max_delay, "mode": args.mode,
               "input_length": _horizon(train, val)}
+    if getattr(args, "neuron", "lif") == "alif":  # recorded only when not the default, as older checkpoints read
+        config |= {"neuron": "alif", "tau_a": args.tau_a, "beta_a": args.beta_a}
     model = build_model("delay_snn", **config)
     epochs = args.epochs
     sigma0 = args.max_delay / 2

@@ -3,7 +3,10 @@
 input (140 channels) -> [DelayedLinear -> time-batch norm -> LIF -> dropout] x 2 -> DelayedLinear -> LI
 
 LIF: ``tau = 1.005`` steps (10.05 ms at 10 ms bins), ``decay_input=False``, hard reset to 0,
-ATan surrogate (alpha 5), detached reset.  The readout is a non-spiking leaky integrator whose
+ATan surrogate (alpha 5), detached reset.  ``neuron="alif"`` gives the hidden neurons an adaptive
+threshold (:class:`~neuro.neurons.ALIF`: it rises by ``beta_a`` per spike and relaxes over ``tau_a``
+steps), the only memory these nearly leak-free neurons then have beyond their delays; Loihi and NIR
+have no such neuron, so those exports refuse it.  The readout is a non-spiking leaky integrator whose
 membrane sequence is returned; :func:`softmax_sum_readout` sums its softmax over time (the
 paper's ``loss='sum'``).  Every synapse has a weight and a delay (0..max_delay steps).
 
@@ -26,7 +29,10 @@ from neuro.errors import ConfigError
 from neuro.layers import SeqBatchNorm, SeqDropout
 from neuro.layers.delay import DelayedLinear
 from neuro.models.registry import register_model
-from neuro.neurons import LI, LIF
+from neuro.neurons import ALIF, LI, LIF
+
+#: ``DelaySNN(neuron=...)``: the hidden neurons
+NEURONS = ("lif", "alif")
 
 
 def softmax_sum_readout(v: torch.Tensor) -> torch.Tensor:
@@ -58,22 +64,25 @@ class DelaySNN(nn.Module):
         right_pad: int | None = None,
         surrogate_alpha: float = 5.0,
         input_length: int = 0,
+        neuron: str = "lif",
+        tau_a: float = 20.0,
+        beta_a: float = 0.2,
     ) -> None:
         super().__init__()
         if input_length < 0:
             raise ConfigError(f"input_length must be >= 0 (0: no fixed length), got {input_length}")
+        if neuron not in NEURONS:
+            raise ConfigError(f"unknown hidden neuron {neuron!r}; expected one of {', '.join(NEURONS)}")
         self.input_length = int(input_length)
         pad = max_delay // 2 if right_pad is None else right_pad
         sizes = [n_in] + [hidden] * n_layers
         blocks: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            blocks += [
-                DelayedLinear(a, b, max_delay, mode, right_pad=pad),
-                SeqBatchNorm(b),
-                LIF(tau=tau, decay_input=False, v_reset=0.0, detach_reset=True, surrogate="atan",
-                    alpha=surrogate_alpha),
-                SeqDropout(dropout),
-            ]
+            common = {"decay_input": False, "v_reset": 0.0, "detach_reset": True, "surrogate": "atan",
+                      "alpha": surrogate_alpha}
+            cell = (ALIF(tau=tau, tau_a=tau_a, beta_a=beta_a, **common) if neuron == "alif"
+                    else LIF(tau=tau, **common))
+            blocks += [DelayedLinear(a, b, max_delay, mode, right_pad=pad), SeqBatchNorm(b), cell, SeqDropout(dropout)]
         blocks += [DelayedLinear(sizes[-1], n_out, max_delay, mode, right_pad=pad), LI(tau=tau, decay_input=False)]
         self.net = nn.Sequential(*blocks)
         self.max_delay = max_delay
