@@ -542,6 +542,23 @@ def test_cochlea_encoder_on_a_tone():
     assert ev["t"].max() <= 510_000
 
 
+def test_dynamic_range_keeps_quiet_sounds():
+    """A 2 kHz tone 30 dB below a 500 Hz one (a weak consonant beside a vowel): with a 20 dB window
+    (``dynamic_range=100``) its channels stay silent; with 40 dB (``10_000``) they fire."""
+    rate = 8000
+    t = np.arange(rate // 2) / rate
+    wave = (np.sin(2 * np.pi * 500 * t) + 10 ** (-30 / 20) * np.sin(2 * np.pi * 2000 * t)).astype(np.float32)
+    centres = np.geomspace(80, 0.95 * 8000, 700)
+    near = (centres > 1800) & (centres < 2200)
+    counts = {}
+    for dr in (100.0, 10_000.0):
+        ev = D.CochleaEncoder(channel_norm=0.0, dynamic_range=dr).encode(wave, rate)
+        counts[dr] = int(near[ev["x"]].sum())
+    assert counts[100.0] == 0 and counts[10_000.0] > 20, counts
+    with pytest.raises(ValueError, match="dynamic_range must be positive"):
+        D.CochleaEncoder(dynamic_range=0)
+
+
 def test_channel_norm_levels_the_channels():
     """Channel normalization moves every channel's mean level over the recording to the common mean,
     removing a speaker's or microphone's fixed spectral tilt; the plain filterbank keeps the tilt."""

@@ -55,14 +55,19 @@ class CochleaEncoder:
         floor: float = 0.1,
         threshold: float = 1.0,
         channel_norm: float = 1.0,
+        dynamic_range: float = 100.0,
     ) -> None:
+        """``dynamic_range``: band powers are compressed as ``log1p(p / p99 * dynamic_range)`` (p99: the
+        recording's 99th percentile), so powers well below ``p99 / dynamic_range`` give almost no spikes."""
+        if dynamic_range <= 0:
+            raise ValueError(f"dynamic_range must be positive, got {dynamic_range}")
         if f_max >= sample_rate / 2:
             f_max = 0.95 * sample_rate / 2
         self.n_channels, self.sample_rate = n_channels, sample_rate
         self.hop = int(round(sample_rate * hop_ms / 1000))
         self.hop_us = int(round(hop_ms * 1000))
         self.n_fft, self.gain, self.floor, self.threshold = n_fft, gain, floor, threshold
-        self.channel_norm = channel_norm
+        self.channel_norm, self.dynamic_range = channel_norm, dynamic_range
         freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
         df = freqs[1]
         centres = np.geomspace(f_min, f_max, n_channels)
@@ -90,7 +95,7 @@ class CochleaEncoder:
         spec = np.abs(np.fft.rfft(x[idx] * self.window, axis=1)) ** 2
         bands = spec.astype(np.float32) @ self.weights.T
         ref = np.percentile(bands, 99) + 1e-12
-        env = np.log1p(bands / ref * 100.0) / np.log1p(100.0)
+        env = np.log1p(bands / ref * self.dynamic_range) / np.log1p(self.dynamic_range)
         if self.channel_norm:
             level = env.mean(0, keepdims=True)
             env = np.clip(env - self.channel_norm * (level - level.mean()), 0, 1)
