@@ -235,26 +235,29 @@ def test_fsdd_validation_speaker_is_neither_test_nor_training(fsdd_run):
 
 
 def test_eval_reads_an_older_checkpoint_with_the_encoder_it_was_trained_with(fsdd_run, tmp_path, monkeypatch):
-    """Checkpoints written before ``channel_norm`` existed record no such setting: they were trained on the
-    plain filterbank, and eval must encode with it (channel_norm=0), not with today's default."""
+    """Checkpoints written before ``channel_norm`` and ``dynamic_range`` existed record no such settings:
+    they were trained on the plain filterbank with a 20 dB window, and eval must encode with that
+    (channel_norm=0, dynamic_range=100), not with today's defaults."""
     from neuro.datasets.audio import CochleaEncoder
 
     _, _, best, _ = fsdd_run
     ckpt = read_checkpoint(best)
     assert ckpt["data"]["encoding"]["encoder"]["channel_norm"] == 1.0  # recorded by new runs
+    assert ckpt["data"]["encoding"]["encoder"]["dynamic_range"] == 10_000.0
     del ckpt["data"]["encoding"]["encoder"]["channel_norm"]
+    del ckpt["data"]["encoding"]["encoder"]["dynamic_range"]
     save_checkpoint(ckpt, tmp_path / "old.ckpt")
     seen = []
     init = CochleaEncoder.__init__
 
     def spy(self, *a, **kw):
         init(self, *a, **kw)
-        seen.append(self.channel_norm)
+        seen.append((self.channel_norm, self.dynamic_range))
 
     monkeypatch.setattr(CochleaEncoder, "__init__", spy)
     rc, _, err = _run(["eval", str(tmp_path / "old.ckpt"), "--json"])
     assert rc == 0, err
-    assert seen == [0.0]
+    assert seen == [(0.0, 100.0)]
 
 
 def test_fsdd_encoder_choice_is_recorded(fsdd_run):
@@ -263,8 +266,8 @@ def test_fsdd_encoder_choice_is_recorded(fsdd_run):
     root = fsdd_run[0]
     plain = load_splits("fsdd", root, ["carol"], encoder="plain").record["encoding"]["encoder"]
     default = load_splits("fsdd", root, ["carol"]).record["encoding"]["encoder"]
-    assert (plain["channel_norm"], plain["floor"]) == (0.0, 0.3)
-    assert (default["channel_norm"], default["floor"]) == (1.0, 0.1)
+    assert (plain["channel_norm"], plain["floor"], plain["dynamic_range"]) == (0.0, 0.3, 100.0)
+    assert (default["channel_norm"], default["floor"], default["dynamic_range"]) == (1.0, 0.1, 10_000.0)
     with pytest.raises(ConfigError, match="unknown --encoder 'lauscher'"):
         load_splits("fsdd", root, ["carol"], encoder="lauscher")
 

@@ -77,9 +77,9 @@ def _report(s: dict) -> None:
                    help="delay_snn (140 channels, delays) or xylo_snn (14 channels, one recurrent population "
                         "that fits a Xylo core; --mode and --max-delay do not apply)"),
                arg("--encoder", choices=["cochlea", "plain", "inner-ear"], default="cochlea",
-                   help="audio to spikes: cochlea (channel-normalized filterbank), plain (no channel normalization, "
-                        "floor 0.3) or inner-ear (basilar membrane, hair cells and bushy cells: the model SHD "
-                        "was made with; about a second per recording the first time)")])
+                   help="audio to spikes: cochlea (channel-normalized filterbank, 40 dB window), plain (no channel "
+                        "normalization, floor 0.3, 20 dB window) or inner-ear (basilar membrane, hair cells and bushy "
+                        "cells: the model SHD was made with; about a second per recording the first time)")])
 def train_fsdd(args) -> int:
     from neuro.errors import ConfigError
     from neuro.experiments.delays import train_delay_model, train_xylo_model

@@ -24,11 +24,12 @@ NO_VALIDATION = "none"
 
 
 #: encoder settings that checkpoints written before they existed did not record, with the value those used
-RECORDED_BEFORE = {"channel_norm": 0.0}
+RECORDED_BEFORE = {"channel_norm": 0.0, "dynamic_range": 100.0}
 #: ``neuro train fsdd --encoder``: named encoder settings (``cochlea`` is the default encoder;
-#: ``plain`` is the filterbank without channel normalization and with the higher floor it used to have;
+#: ``plain`` is the filterbank as it first was: no channel normalization, a higher floor, a 20 dB window;
 #: ``inner-ear`` is the basilar-membrane, hair-cell and bushy-cell model SHD was made with)
-ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3}, "inner-ear": {"kind": "inner-ear"}}
+ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3, "dynamic_range": 100.0},
+            "inner-ear": {"kind": "inner-ear"}}
 
 
 class _Capped:

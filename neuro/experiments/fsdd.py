@@ -26,7 +26,8 @@ FEATURES = {
     "logmel": "log-mel energies, 40 bands x 10 equal parts of the recording",
     "logmel-cmn": "the same with each band's mean over the recording removed (cepstral mean normalization)",
     "spike-counts": "log(1 + spike counts) of the cochlea encoder, 140 bands x 10 equal parts of the recording",
-    "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3)",
+    "spike-counts-plain": "the same counts from the plain filterbank encoder (channel_norm=0, floor=0.3, "
+                          "dynamic_range=100)",
     "spike-counts-inner-ear": "the same counts from the inner-ear encoder (basilar membrane, hair cells, bushy "
                               "cells: the model SHD was made with)",
     "gru-logmel": "a GRU (128 units, output averaged over time) on log-mel frames (40 bands, 10 ms hop, each "
@@ -39,7 +40,7 @@ DEFAULT_FEATURES = ("logmel", "logmel-cmn", "spike-counts", "spike-counts-plain"
 #: the GRU references' fixed recipe (chosen once on validation speakers, not per split)
 GRU_RECIPE = {"hidden": 128, "epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4}
 #: the encoder settings of each spike-count feature set (``make_encoder``'s; the rest are the encoder's defaults)
-ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3},
+ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3, "dynamic_range": 100.0},
             "spike-counts-inner-ear": {"kind": "inner-ear"}}
 C_GRID = (0.01, 0.1, 1.0)
 
