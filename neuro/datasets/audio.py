@@ -32,6 +32,13 @@ import numpy as np
 
 from neuro.datasets.events import make_events
 
+#: named encoder settings (``neuro train fsdd --encoder NAME``), as ``neuro.datasets.encoders.make_encoder``
+#: reads them (the rest are the encoder's defaults): ``cochlea`` is the default; ``plain`` the filterbank
+#: as it first was (no channel normalization, a higher floor, a 20 dB window); ``inner-ear`` the
+#: basilar-membrane, hair-cell and bushy-cell model SHD was made with
+NAMED_ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3, "dynamic_range": 100.0},
+                  "inner-ear": {"kind": "inner-ear"}}
+
 
 def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     """``wave`` sampled at ``rate`` Hz, at ``target`` Hz (polyphase filtering; unchanged when equal)."""

@@ -7,16 +7,16 @@ import inspect
 from neuro.datasets.audio import CochleaEncoder
 from neuro.datasets.inner_ear import InnerEarEncoder
 
-#: the encoders :func:`make_encoder` builds, by the ``kind`` recorded in their settings
-ENCODER_KINDS = ("cochlea", "inner-ear")
+#: the encoder class of each ``kind`` a settings dict may record (none recorded: the cochlea filterbank)
+_CLASSES = {"cochlea": CochleaEncoder, "inner-ear": InnerEarEncoder}
+ENCODER_KINDS = tuple(_CLASSES)
 
 
 def _encoder_class(kind: str):
-    if kind == "cochlea":
-        return CochleaEncoder
-    if kind == "inner-ear":
-        return InnerEarEncoder
-    raise ValueError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
+    try:
+        return _CLASSES[kind]
+    except KeyError:
+        raise ValueError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}") from None
 
 
 def encoder_defaults(kind: str = "cochlea") -> dict:

@@ -35,8 +35,6 @@ from neuro.errors import DataError
 class InnerEarEncoder:
     """Turn a waveform into SHD's audio events with SHD's own auditory model (see the module docstring)."""
 
-    kind = "inner-ear"
-
     def __init__(
         self,
         n_channels: int = 700,
@@ -53,7 +51,7 @@ class InnerEarEncoder:
         the other arguments are the model's (defaults as SHD was made)."""
         if n_channels < 1 or n_fibres < 1:
             raise ValueError(f"n_channels and n_fibres must be positive, got {n_channels} and {n_fibres}")
-        self.kind = InnerEarEncoder.kind  # an instance attribute, so caches keyed on vars() tell encoders apart
+        self.kind = "inner-ear"  # an instance attribute, so caches keyed on vars() tell encoders apart
         self.n_channels, self.sample_rate, self.seed, self.rms = n_channels, sample_rate, seed, rms
         self.n_fibres, self.tau_mem, self.tau_syn, self.tau_refrac, self.weight = (
             n_fibres, tau_mem, tau_syn, tau_refrac, weight)
@@ -194,12 +192,7 @@ def _pairwise_sum(a):  # pragma: no cover - compiled
     """``numpy.sum`` of a short contiguous float64 vector, added in numpy's order (eight partial sums),
     so a threshold crossing is decided on the same rounding as in a numpy implementation."""
     n = len(a)
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n > 128:  # numpy splits longer vectors recursively; beyond 128 fibres the order may differ
+    if n < 8 or n > 128:  # numpy adds short vectors in order; beyond 128 it splits them (not mirrored here)
         res = 0.0
         for i in range(n):
             res += a[i]

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from neuro.datasets.audio import NAMED_ENCODERS
 from neuro.errors import ConfigError, DataError
 
 #: how SHD-style events become the delay model's input: 700 channels summed by 5, 10 ms bins from t = 0
@@ -25,11 +26,8 @@ NO_VALIDATION = "none"
 
 #: encoder settings that checkpoints written before they existed did not record, with the value those used
 RECORDED_BEFORE = {"channel_norm": 0.0, "dynamic_range": 100.0}
-#: ``neuro train fsdd --encoder``: named encoder settings (``cochlea`` is the default encoder;
-#: ``plain`` is the filterbank as it first was: no channel normalization, a higher floor, a 20 dB window;
-#: ``inner-ear`` is the basilar-membrane, hair-cell and bushy-cell model SHD was made with)
-ENCODERS = {"cochlea": {}, "plain": {"channel_norm": 0.0, "floor": 0.3, "dynamic_range": 100.0},
-            "inner-ear": {"kind": "inner-ear"}}
+#: ``neuro train fsdd --encoder``: the named encoder settings
+ENCODERS = NAMED_ENCODERS
 
 
 class _Capped:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from neuro.datasets.audio import NAMED_ENCODERS
 from neuro.errors import ConfigError
 
 #: the references ``fsdd_baselines`` knows: name -> what it is (logistic regression unless named ``gru-``)
@@ -40,8 +41,8 @@ DEFAULT_FEATURES = ("logmel", "logmel-cmn", "spike-counts", "spike-counts-plain"
 #: the GRU references' fixed recipe (chosen once on validation speakers, not per split)
 GRU_RECIPE = {"hidden": 128, "epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4}
 #: the encoder settings of each spike-count feature set (``make_encoder``'s; the rest are the encoder's defaults)
-ENCODERS = {"spike-counts": {}, "spike-counts-plain": {"channel_norm": 0.0, "floor": 0.3, "dynamic_range": 100.0},
-            "spike-counts-inner-ear": {"kind": "inner-ear"}}
+ENCODERS = {"spike-counts": NAMED_ENCODERS["cochlea"], "spike-counts-plain": NAMED_ENCODERS["plain"],
+            "spike-counts-inner-ear": NAMED_ENCODERS["inner-ear"]}
 C_GRID = (0.01, 0.1, 1.0)
 
 
